@@ -1,0 +1,222 @@
+"""The ``kgrec`` command line: a thin layer over the library.
+
+Each subcommand parses its options, calls one library function and prints what it did. Errors
+in the user's input arrive as :class:`~kgrec.errors.KgrecError` and are printed as one line,
+without a traceback, with exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from kgrec.errors import KgrecError
+
+
+# --------------------------------------------------------------------------- build
+def _spec_from_args(args) -> "GraphSpec":
+    from kgrec.config import GraphSpec, load_graph_spec
+
+    spec = load_graph_spec(Path(args.spec)) if args.spec else GraphSpec(name=Path(args.out).name, base_dir=str(Path.cwd()))
+    cwd = Path.cwd()
+
+    def here(p: str) -> str:  # command-line paths are relative to the working directory
+        return str((cwd / p).resolve())
+
+    if args.interactions:
+        spec.interactions.path = here(args.interactions)
+    if args.rdf:
+        spec.rdf.paths = [here(p) for p in args.rdf]
+    if args.rdf_format:
+        spec.rdf.format = args.rdf_format
+    if args.item_iri and args.link:
+        raise KgrecError("give either --item-iri or --link, not both")
+    if args.item_iri:
+        spec.rdf.item_iri, spec.rdf.link = args.item_iri, None
+    if args.link:
+        spec.rdf.link, spec.rdf.item_iri = here(args.link), None
+    if args.user_iri:
+        spec.rdf.user_iri = args.user_iri
+    if args.rating_threshold is not None:
+        spec.interactions.rating_threshold = args.rating_threshold
+    if args.format:
+        spec.interactions.format = args.format
+    for mapping in args.column or []:
+        field, _, column = mapping.partition("=")
+        attr = f"{field}_column"
+        if not column or not hasattr(spec.interactions, attr):
+            raise KgrecError(f"--column expects FIELD=NAME with FIELD one of user, item, rating, timestamp, event; got {mapping!r}")
+        setattr(spec.interactions, attr, column)
+    if args.lenient:
+        spec.lenient = True
+    if not spec.interactions.path:
+        raise KgrecError("no interaction log: give --interactions FILE or a --spec that names one")
+    return spec
+
+
+def cmd_build(args) -> int:
+    from kgrec.graph.build import build_graph
+    from kgrec.graph.store import save_graph
+    from kgrec.ingest import ingest
+
+    t0 = time.perf_counter()
+    spec = _spec_from_args(args)
+    tables = ingest(spec)
+    kg = build_graph(tables, name=spec.name)
+    print(tables.report.format())
+    save_graph(kg, Path(args.out))
+    print(kg.summary())
+    print(f"graph written to {args.out} in {time.perf_counter() - t0:.1f}s")
+    return 0
+
+
+# --------------------------------------------------------------------------- train / evaluate / recommend
+def _format_metrics(metrics: dict, title: str) -> str:
+    ks = sorted({int(k.split("@")[1]) for k in metrics if "@" in k})
+    names = ["recall", "ndcg", "hit", "precision", "mrr"]
+    lines = [title, f"  {'':<10}" + "".join(f"{'@' + str(k):>10}" for k in ks)]
+    for n in names:
+        lines.append(f"  {n:<10}" + "".join(f"{metrics.get(f'{n}@{k}', float('nan')):>10.4f}" for k in ks))
+    if "num_users" in metrics:
+        lines.append(f"  users evaluated: {int(metrics['num_users']):,}")
+    return "\n".join(lines)
+
+
+def cmd_train(args) -> int:
+    from kgrec.config import load_experiment
+    from kgrec.runs import train_run
+
+    config = load_experiment(Path(args.config) if args.config else None)
+    if args.epochs is not None:
+        config.train.epochs = args.epochs
+    if args.seed is not None:
+        config.train.seed = args.seed
+    if args.device:
+        config.train.device = args.device
+    t0 = time.perf_counter()
+    results = train_run(Path(args.graph), config, Path(args.run), split_dir=Path(args.split_dir) if args.split_dir else None)
+    print(_format_metrics(results["valid"], f"validation (selected epoch {results['best_epoch']} of {results['epochs_run']})"))
+    print(_format_metrics(results["test"], "test (train and validation items masked)"))
+    print(
+        f"{results['seconds_per_epoch']:.2f}s per epoch on {results['device_name']}; "
+        f"run folder {args.run} ({time.perf_counter() - t0:.1f}s in all)"
+    )
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from kgrec.runs import load_run
+
+    run = load_run(Path(args.run), device=args.device)
+    metrics = run.evaluate(args.set)
+    print(_format_metrics(metrics, f"{args.set} metrics of {args.run}"))
+    if args.json:
+        print(json.dumps(metrics, indent=2))
+    return 0
+
+
+def cmd_recommend(args) -> int:
+    from kgrec.io import atomic_path
+    from kgrec.runs import load_run
+
+    run = load_run(Path(args.run), device=args.device)
+    users = None if args.users == "all" else [u.strip() for u in args.users.split(",") if u.strip()]
+    recs = run.recommend(users, k=args.k)
+    if args.out:
+        with atomic_path(Path(args.out), ".csv") as tmp:
+            recs.to_csv(tmp, index=False)
+        print(f"{len(recs):,} recommendations for {recs['user'].nunique():,} users written to {args.out}")
+    show = recs if args.out is None else recs[recs["user"].isin(recs["user"].unique()[: args.show])]
+    labels = run.kg.nodes["item"].set_index("id")["label"]
+    for user, rows in show.groupby("user", sort=False):
+        print(f"user {user}:")
+        for r in rows.itertuples():
+            label = labels.get(r.item)
+            print(f"  {r.rank:>3}. {r.item}  {label or ''}  ({r.score:.3f})")
+    return 0
+
+
+# --------------------------------------------------------------------------- data
+def cmd_data_fetch(args) -> int:
+    from kgrec.datasets import fetch
+
+    path = fetch(args.name, cache_root=Path(args.cache), force=args.force)
+    print(f"{args.name} ready in {path}")
+    return 0
+
+
+# --------------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kgrec", description="Knowledge-graph-centred recommendation with GNNs.")
+    parser.add_argument("--version", action="version", version=f"kgrec {__import__('kgrec').__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("build", help="build a graph from interaction logs and RDF")
+    p.add_argument("--spec", help="graph spec (graphs/NAME.toml); command-line options override it")
+    p.add_argument("--interactions", help="interaction log: CSV, TSV, Parquet or JSONL")
+    p.add_argument("--format", help="format of the log when its extension does not say (csv, tsv, parquet, jsonl)")
+    p.add_argument("--column", action="append", metavar="FIELD=NAME", help="map a log column, e.g. user=customer_id (repeatable)")
+    p.add_argument("--rating-threshold", type=float, help="implicit feedback: keep rows with rating >= this (default: every row)")
+    p.add_argument("--rdf", action="append", metavar="FILE", help="RDF about items (repeatable)")
+    p.add_argument("--rdf-format", help="rdflib format for the RDF files (default: from the extension)")
+    p.add_argument("--item-iri", metavar="TEMPLATE", help="item IRI template, e.g. 'http://example.org/item/{id}'")
+    p.add_argument("--link", metavar="FILE", help="CSV/TSV mapping item id -> IRI")
+    p.add_argument("--user-iri", metavar="TEMPLATE", help="user IRI template for users that have RDF")
+    p.add_argument("--lenient", action="store_true", help="drop bad records (reported) instead of stopping")
+    p.add_argument("--out", required=True, help="output folder, e.g. graphs/NAME")
+    p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("train", help="train and evaluate a model on a built graph")
+    p.add_argument("--graph", required=True, help="a graph folder written by `kgrec build`")
+    p.add_argument("--config", help="experiment config (experiments/NAME.toml); defaults otherwise")
+    p.add_argument("--run", required=True, help="run folder to write, e.g. runs/NAME")
+    p.add_argument("--split-dir", help="train on a fixed split (a folder with train.csv, valid.csv, test.csv)")
+    p.add_argument("--epochs", type=int, help="override train.epochs")
+    p.add_argument("--seed", type=int, help="override train.seed")
+    p.add_argument("--device", help="override train.device (auto, cpu, cuda)")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="full-ranking metrics of a finished run")
+    p.add_argument("--run", required=True)
+    p.add_argument("--set", choices=["test", "valid"], default="test")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--json", action="store_true", help="also print the metrics as JSON")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("recommend", help="top-K recommendations from a finished run")
+    p.add_argument("--run", required=True)
+    p.add_argument("--users", default="all", help="'all' or a comma-separated list of user ids")
+    p.add_argument("--k", type=int, default=20)
+    p.add_argument("--out", help="write user,item,rank,score CSV here")
+    p.add_argument("--show", type=int, default=3, help="with --out, how many users to print")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=cmd_recommend)
+
+    p = sub.add_parser("data", help="public data sets")
+    dsub = p.add_subparsers(dest="data_command", required=True)
+    f = dsub.add_parser("fetch", help="fetch a data set into the local cache (e.g. ml-100k)")
+    f.add_argument("name")
+    f.add_argument("--cache", default="data/cache")
+    f.add_argument("--force", action="store_true")
+    f.set_defaults(func=cmd_data_fetch)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except KgrecError as e:
+        print(f"kgrec: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("kgrec: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

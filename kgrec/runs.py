@@ -1,0 +1,196 @@
+"""Runs: train one, or load a finished one to evaluate and recommend.
+
+A run folder holds everything needed to reproduce and reuse a training run::
+
+    run.json            graph folder, versions, device, seed
+    config.toml         the resolved experiment configuration
+    split/              train.csv, valid.csv, test.csv (original ids) -- feed them to any library
+    metrics.jsonl       one line per evaluated epoch
+    model.safetensors   the weights selected on validation
+    results.json        validation metrics at the selected epoch, test metrics, timings
+
+:func:`load_run` rebuilds the model from these files (BERT features come back from the
+content-addressed cache) and returns a :class:`TrainedRun` for evaluation and recommendation.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import torch
+from safetensors.torch import load_file
+
+from kgrec import __version__
+from kgrec.config import ExperimentConfig, load_experiment
+from kgrec.errors import KgrecError
+from kgrec.eval.metrics import topk_items
+from kgrec.eval.splits import Split, make_split, read_split, write_split
+from kgrec.graph.container import KnowledgeGraph
+from kgrec.graph.store import load_graph
+from kgrec.graph.useritem import UserItemSets
+from kgrec.io import write_json
+from kgrec.models.graph_tensors import GraphTensors
+from kgrec.models.recommender import Recommender, build_model
+from kgrec.text.features import build_node_features
+from kgrec.train.device import resolve_device, seed_everything
+from kgrec.train.loop import SplitSets, embeddings, evaluate_sets, fit, write_config
+from kgrec.train.view import target_pairs, training_tensors
+
+RUN_FORMAT_VERSION = 1
+
+
+def prepare_model(
+    kg: KnowledgeGraph, config: ExperimentConfig, split: Split, device: torch.device
+) -> tuple[Recommender, GraphTensors]:
+    """Features, the training graph (held-out pairs removed) and a fresh model, on ``device``."""
+    features = has_text = None
+    if config.model.use_text and config.text.enabled:
+        features, has_text = build_node_features(kg, config.text, device=str(device))
+    held_out = pd.concat([split.valid, split.test], ignore_index=True)[["user", "item"]]
+    g = training_tensors(kg, held_out, use_kg=config.model.use_kg, features=features, has_text=has_text)
+    g = g.to(device)
+    model = build_model(config.model, g).to(device)
+    return model, g
+
+
+def train_run(
+    graph_dir: Path,
+    config: ExperimentConfig,
+    run_dir: Path,
+    *,
+    split_dir: Path | None = None,
+    progress: bool = True,
+    log=print,
+) -> dict:
+    """Train on a built graph and leave a complete run folder; returns ``results.json``'s content."""
+    graph_dir, run_dir = Path(graph_dir), Path(run_dir)
+    kg = load_graph(graph_dir)
+    device = resolve_device(config.train.device)
+    generator = seed_everything(config.train.seed, device)
+
+    if split_dir is not None:
+        split = read_split(Path(split_dir), kg.user_index, kg.item_index)
+        log(f"split: read from {split_dir}")
+    else:
+        pairs = target_pairs(kg, config.train.target_events)
+        split = make_split(pairs, config.eval.split, config.eval.ratios, config.eval.split_seed)
+        log(f"split: {config.eval.split} {config.eval.ratios} (seed {config.eval.split_seed})")
+    log(f"  train {len(split.train):,}  valid {len(split.valid):,}  test {len(split.test):,} user-item pairs")
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_split(split, run_dir / "split", kg.nodes["user"]["id"].tolist(), kg.nodes["item"]["id"].tolist())
+    write_config(config, run_dir)
+    write_json(
+        run_dir / "run.json",
+        {
+            "format": "kgrec-run",
+            "format_version": RUN_FORMAT_VERSION,
+            "graph": str(graph_dir.resolve()),
+            "graph_name": kg.manifest.get("name"),
+            "kgrec_version": __version__,
+            "torch_version": torch.__version__,
+            "device": str(device),
+            "seed": config.train.seed,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        },
+    )
+
+    t0 = time.perf_counter()
+    model, g = prepare_model(kg, config, split, device)
+    log(
+        f"model: {config.model.encoder}, {sum(p.numel() for p in model.parameters()):,} parameters, "
+        f"{g.num_nodes:,} nodes, {g.edge_index.size(1):,} directed edges, {g.num_relations} relations "
+        f"(features ready in {time.perf_counter() - t0:.1f}s) on {device}"
+    )
+    return fit(model, g, split, config, run_dir, device=device, generator=generator, progress=progress)
+
+
+@dataclass
+class TrainedRun:
+    """A finished run, loaded for evaluation, recommendation and analysis."""
+
+    run_dir: Path
+    config: ExperimentConfig
+    kg: KnowledgeGraph
+    split: Split
+    model: Recommender
+    graph: GraphTensors
+    device: torch.device
+
+    def sets(self) -> SplitSets:
+        return SplitSets.from_split(self.split, self.kg.num_users, self.kg.num_items, self.device)
+
+    def evaluate(self, which: str = "test") -> dict[str, float]:
+        """Full-ranking metrics on ``test`` (train+valid masked) or ``valid`` (train masked)."""
+        s = self.sets()
+        if which == "test":
+            return evaluate_sets(self.model, self.graph, s.test, s.train.union(s.valid).to(self.device), self.config.eval.ks, self.config.eval.batch_size)
+        if which == "valid":
+            return evaluate_sets(self.model, self.graph, s.valid, s.train, self.config.eval.ks, self.config.eval.batch_size)
+        raise KgrecError(f"unknown evaluation set {which!r} (test or valid)")
+
+    def recommend(self, users: list[str] | None = None, k: int = 20) -> pd.DataFrame:
+        """Top-``k`` items per user (original ids), excluding items seen in train and validation.
+
+        Returns a DataFrame with columns ``user``, ``item``, ``rank`` (1-based), ``score``.
+        """
+        if k < 1:
+            raise KgrecError(f"k must be at least 1, got {k}")
+        index = self.kg.user_index
+        if users is None:
+            user_idx = list(range(self.kg.num_users))
+        else:
+            unknown = [u for u in users if u not in index]
+            if unknown:
+                raise KgrecError(f"unknown user id(s): {', '.join(unknown[:5])}" + (" ..." if len(unknown) > 5 else ""))
+            user_idx = [index[u] for u in users]
+        s = self.sets()
+        seen = s.train.union(s.valid).to(self.device)
+        user_emb, item_emb = embeddings(self.model, self.graph)
+        u = torch.as_tensor(user_idx, dtype=torch.long, device=self.device)
+        items, scores = topk_items(lambda b: user_emb[b] @ item_emb.T, u, seen, k, batch_size=self.config.eval.batch_size)
+        items, scores = items.cpu(), scores.cpu()
+        user_ids = self.kg.nodes["user"]["id"].to_numpy()
+        item_ids = self.kg.nodes["item"]["id"].to_numpy()
+        valid = items >= 0
+        rows = valid.nonzero(as_tuple=False)
+        return pd.DataFrame(
+            {
+                "user": user_ids[u.cpu()[rows[:, 0]].numpy()],
+                "item": item_ids[items[valid].numpy()],
+                "rank": (rows[:, 1] + 1).numpy(),
+                "score": scores[valid].numpy(),
+            }
+        )
+
+
+def load_run(run_dir: Path, device: str = "auto") -> TrainedRun:
+    """Load a finished run (weights selected on validation) for evaluation or recommendation."""
+    run_dir = Path(run_dir)
+    meta_path = run_dir / "run.json"
+    if not meta_path.is_file():
+        raise KgrecError("not a kgrec run folder (no run.json); train one with `kgrec train`", path=run_dir)
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    if meta.get("format") != "kgrec-run" or meta.get("format_version") != RUN_FORMAT_VERSION:
+        raise KgrecError(
+            f"run format version {meta.get('format_version')} is not supported (expects {RUN_FORMAT_VERSION})",
+            path=meta_path,
+        )
+    if not (run_dir / "model.safetensors").is_file():
+        raise KgrecError("the run has no model.safetensors: did its training finish?", path=run_dir)
+    config = load_experiment(run_dir / "config.toml")
+    kg = load_graph(Path(meta["graph"]))
+    dev = resolve_device(device)
+    split = read_split(run_dir / "split", kg.user_index, kg.item_index)
+    model, g = prepare_model(kg, config, split, dev)
+    state = load_file(str(run_dir / "model.safetensors"), device=str(dev))
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        raise KgrecError(f"weights do not match the model of config.toml ({e})", path=run_dir / "model.safetensors") from None
+    model.eval()
+    return TrainedRun(run_dir, config, kg, split, model, g, dev)

@@ -1,0 +1,204 @@
+"""The training loop: link-prediction self-supervision with early stopping on validation.
+
+One epoch walks over the training user-item pairs in shuffled mini-batches. Each step
+propagates over the whole training graph (full-graph message passing, as LightGCN does),
+scores the batch's positives against sampled negatives (BPR, or a sampled softmax), adds
+LightGCN's L2 penalty on the layer-0 embeddings and, when enabled, an auxiliary
+link-prediction loss on knowledge edges. After every ``eval_every`` epochs the model ranks
+all items for the validation users; the best validation metric decides the kept weights and
+early stopping. The test set is touched once, at the end, with the selected weights.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+from tqdm.auto import tqdm
+
+from kgrec import __version__
+from kgrec.config import ExperimentConfig, dump_toml
+from kgrec.errors import KgrecError
+from kgrec.eval.metrics import full_ranking_metrics
+from kgrec.eval.splits import Split
+from kgrec.graph.useritem import UserItemSets
+from kgrec.io import atomic_path, write_json
+from kgrec.models.graph_tensors import GraphTensors
+from kgrec.models.recommender import Recommender
+from kgrec.train.losses import bpr_loss, kg_link_loss, l2_regularisation, sampled_softmax_loss
+from kgrec.train.sampling import sample_negative_items, sample_tail_negatives
+
+
+@dataclass
+class SplitSets:
+    """A split as per-user item sets on the training device."""
+
+    train: UserItemSets
+    valid: UserItemSets
+    test: UserItemSets
+
+    @classmethod
+    def from_split(cls, split: Split, num_users: int, num_items: int, device) -> "SplitSets":
+        def sets(df):
+            return UserItemSets.from_pairs(df["user"].to_numpy(), df["item"].to_numpy(), num_users, num_items).to(device)
+
+        return cls(sets(split.train), sets(split.valid), sets(split.test))
+
+
+def embeddings(model: Recommender, g: GraphTensors) -> tuple[torch.Tensor, torch.Tensor]:
+    """User and item embeddings in fp32, in inference mode."""
+    model.eval()
+    with torch.inference_mode():
+        emb, _ = model(g)
+        users, items = model.user_item(emb.float(), g)
+    return users, items
+
+
+def evaluate_sets(
+    model: Recommender, g: GraphTensors, truth: UserItemSets, exclude: UserItemSets, ks, batch_size: int
+) -> dict[str, float]:
+    """Full-ranking metrics of ``truth`` with ``exclude`` masked out of the ranking."""
+    user_emb, item_emb = embeddings(model, g)
+    return full_ranking_metrics(
+        lambda users: user_emb[users] @ item_emb.T, truth, exclude, ks=ks, batch_size=batch_size
+    )
+
+
+def save_weights(model: Recommender, path: Path) -> None:
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    with atomic_path(path, ".safetensors") as tmp:
+        save_file(state, str(tmp), metadata={"kgrec_version": __version__})
+
+
+def _metric_name(metric: str, ks) -> str:
+    name, _, k = metric.partition("@")
+    if name not in {"recall", "ndcg", "hit", "precision", "mrr"} or not k.isdigit() or int(k) not in ks:
+        raise KgrecError(f"eval.metric {metric!r} must be one of recall/ndcg/hit/precision/mrr @ a K in eval.ks {list(ks)}")
+    return metric
+
+
+def fit(
+    model: Recommender,
+    g: GraphTensors,
+    split: Split,
+    config: ExperimentConfig,
+    run_dir: Path,
+    *,
+    device: torch.device,
+    generator: torch.Generator,
+    progress: bool = True,
+) -> dict:
+    """Train ``model`` on ``split.train``, select on ``split.valid``, report on ``split.test``.
+
+    Writes ``metrics.jsonl`` (one line per evaluated epoch), ``model.safetensors`` (the
+    selected weights) and ``results.json`` into ``run_dir`` and returns the results.
+    """
+    tc, ec = config.train, config.eval
+    metric = _metric_name(ec.metric, ec.ks)
+    sets = SplitSets.from_split(split, g.num_users, g.num_items, device)
+    train_keys = sets.train.keys()
+    train_users, train_items = sets.train.pairs()
+    n_train = train_users.numel()
+    if n_train == 0:
+        raise KgrecError("the training split is empty: nothing to learn from")
+    if sets.valid.nnz == 0:
+        raise KgrecError("the validation split is empty: model selection needs validation interactions")
+    seen_at_test = sets.train.union(sets.valid).to(device)
+
+    optimizer = torch.optim.Adam(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    use_amp = tc.amp and device.type == "cuda"
+    kg_weight = tc.kg_loss_weight if g.kg_edge_index.size(1) else 0.0
+
+    metrics_path = run_dir / "metrics.jsonl"
+    metrics_path.write_text("")
+    best = {"epoch": -1, "value": -math.inf, "valid": {}}
+    best_state = None
+    waited = 0
+    epoch_times = []
+    start = time.perf_counter()
+    bar = tqdm(range(1, tc.epochs + 1), desc="train", unit="epoch", disable=not progress, dynamic_ncols=True)
+    for epoch in bar:
+        model.train()
+        t0 = time.perf_counter()
+        order = torch.randperm(n_train, generator=generator, device=generator.device).to(device)
+        total, steps = torch.zeros((), device=device), 0
+        for lo in range(0, n_train, tc.batch_size):
+            idx = order[lo : lo + tc.batch_size]
+            users, pos = train_users[idx], train_items[idx]
+            neg = sample_negative_items(users, sets.train, g.num_items, tc.num_negatives, generator, keys=train_keys)
+            with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp):
+                emb, ego = model(g)
+                user_emb, item_emb = model.user_item(emb, g)
+                u = user_emb[users]
+                pos_scores = (u * item_emb[pos]).sum(-1)
+                neg_scores = torch.einsum("bd,bnd->bn", u, item_emb[neg])
+                if tc.loss == "softmax":
+                    loss = sampled_softmax_loss(pos_scores.float(), neg_scores.float(), tc.temperature)
+                else:
+                    loss = bpr_loss(pos_scores.float(), neg_scores.float())
+                ego_users, ego_items = model.user_item(ego, g)
+                loss = loss + tc.reg_weight * l2_regularisation(
+                    ego_users[users], ego_items[pos], ego_items[neg].reshape(-1, ego.size(-1)), batch_size=users.numel()
+                )
+                if kg_weight > 0:
+                    pick = torch.randint(
+                        g.kg_edge_index.size(1), (tc.kg_batch_size,), generator=generator, device=generator.device
+                    ).to(device)
+                    heads, tails = g.kg_edge_index[0, pick], g.kg_edge_index[1, pick]
+                    neg_tails = sample_tail_negatives(tails, g.node_type, generator)
+                    loss = loss + kg_weight * kg_link_loss(model, emb, heads, g.kg_edge_type[pick], tails, neg_tails)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.detach()
+            steps += 1
+        epoch_loss = float(total) / max(steps, 1)
+        if not math.isfinite(epoch_loss):
+            raise KgrecError(f"training diverged at epoch {epoch} (loss {epoch_loss}); lower train.lr")
+        epoch_times.append(time.perf_counter() - t0)
+
+        if epoch % tc.eval_every and epoch != tc.epochs:
+            continue
+        valid = evaluate_sets(model, g, sets.valid, sets.train, ec.ks, ec.batch_size)
+        record = {"epoch": epoch, "loss": epoch_loss, "seconds": epoch_times[-1], **{f"valid_{k}": v for k, v in valid.items()}}
+        with metrics_path.open("a") as fh:
+            fh.write(json.dumps(record) + "\n")
+        if valid[metric] > best["value"]:
+            best = {"epoch": epoch, "value": valid[metric], "valid": valid}
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            waited = 0
+        else:
+            waited += 1
+        bar.set_postfix(loss=f"{epoch_loss:.4f}", **{f"valid_{metric}": f"{valid[metric]:.4f}", "best": best["epoch"]})
+        if waited >= tc.patience:
+            break
+
+    model.load_state_dict(best_state)
+    save_weights(model, run_dir / "model.safetensors")
+    test = evaluate_sets(model, g, sets.test, seen_at_test, ec.ks, ec.batch_size)
+    results = {
+        "best_epoch": best["epoch"],
+        "epochs_run": epoch,
+        "selection_metric": f"valid {metric}",
+        "valid": best["valid"],
+        "test": test,
+        "seconds_per_epoch": sum(epoch_times) / len(epoch_times),
+        "train_seconds": time.perf_counter() - start,
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "seed": tc.seed,
+        "kgrec_version": __version__,
+        "torch_version": torch.__version__,
+    }
+    write_json(run_dir / "results.json", results)
+    return results
+
+
+def write_config(config: ExperimentConfig, run_dir: Path) -> None:
+    with atomic_path(run_dir / "config.toml") as tmp:
+        dump_toml(config, tmp)

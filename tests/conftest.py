@@ -1,0 +1,56 @@
+"""Fixtures shared across the test suite: tiny hand-made inputs, nothing downloaded."""
+
+from __future__ import annotations
+
+import math
+import os
+
+import pandas as pd
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from kgrec.ingest.sources import BuildReport, SourceTables  # noqa: E402
+
+EX = "http://example.org/"
+
+
+@pytest.fixture
+def tiny_tables() -> SourceTables:
+    """4 users, 5 items, two behaviours, genres (typed) and a director (untyped)."""
+    nan = math.nan
+    rows = [
+        ("u1", "i1", "click", nan, 1.0),
+        ("u1", "i2", "click", nan, 2.0),
+        ("u1", "i2", "buy", nan, 3.0),
+        ("u2", "i2", "click", nan, 1.0),
+        ("u2", "i3", "buy", nan, 2.0),
+        ("u3", "i3", "click", nan, 1.0),
+        ("u3", "i4", "click", nan, 5.0),
+        ("u4", "i5", "buy", nan, 4.0),
+        ("u4", "i1", "click", nan, 2.0),
+    ]
+    interactions = pd.DataFrame(rows, columns=["user", "item", "event", "rating", "timestamp"])
+    item_nodes = {f"i{k}": f"{EX}item/i{k}" for k in range(1, 6)}
+    item_nodes["i5"] = None  # an item the RDF does not know
+    triples = pd.DataFrame(
+        [
+            (f"{EX}item/i1", "http://schema.org/genre", f"{EX}genre/comedy"),
+            (f"{EX}item/i2", "http://schema.org/genre", f"{EX}genre/comedy"),
+            (f"{EX}item/i3", "http://schema.org/genre", f"{EX}genre/drama"),
+            (f"{EX}item/i3", "http://schema.org/director", f"{EX}person/ann"),
+            (f"{EX}item/i4", "http://schema.org/director", f"{EX}person/ann"),
+            (f"{EX}genre/drama", "http://example.org/vocab#broader", f"{EX}genre/comedy"),
+        ],
+        columns=["head", "relation", "tail"],
+    )
+    texts = pd.DataFrame(
+        [
+            (f"{EX}item/i1", "One", "A comedy about one thing."),
+            (f"{EX}item/i3", "Three", None),
+            (f"{EX}genre/comedy", "Comedy", None),
+        ],
+        columns=["node", "label", "description"],
+    )
+    node_types = {f"{EX}genre/comedy": "Genre", f"{EX}genre/drama": "Genre"}
+    return SourceTables(interactions, item_nodes, triples, texts, BuildReport(), node_types=node_types)

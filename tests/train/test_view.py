@@ -1,0 +1,52 @@
+import pandas as pd
+import torch
+
+from kgrec.graph.build import build_graph
+from kgrec.train.view import target_pairs, training_tensors
+
+
+def _pairs(g, rel_prefix=""):
+    ei = g.edge_index
+    return {(int(a), int(b)) for a, b in ei.T.tolist()}
+
+
+def test_held_out_pairs_leave_every_behaviour(tiny_tables):
+    kg = build_graph(tiny_tables)
+    u1, i2 = kg.user_index["u1"], kg.item_index["i2"]
+    held = pd.DataFrame({"user": [u1], "item": [i2]})
+    g = training_tensors(kg, held)
+    off_item = kg.num_users
+    edges = _pairs(g)
+    assert (u1, off_item + i2) not in edges and (off_item + i2, u1) not in edges
+    full = training_tensors(kg, None)
+    assert (u1, off_item + i2) in _pairs(full)
+    # click and buy edges of the pair are both gone: 2 forward + 2 reverse
+    assert full.edge_index.size(1) - g.edge_index.size(1) == 4
+
+
+def test_layout_and_relations(tiny_tables):
+    kg = build_graph(tiny_tables)
+    g = training_tensors(kg, None)
+    assert g.num_nodes == 4 + 5 + 2 + 1
+    assert g.node_type.tolist() == [0] * 4 + [1] * 5 + [2] * 2 + [3]
+    assert g.num_relations == 2 * 2 + 2 * 3
+    assert g.edge_type.max().item() == g.num_relations - 1
+    assert g.kg_edge_index.size(1) == 6
+    # every knowledge edge connects the right node types
+    heads_types = g.node_type[g.kg_edge_index[0]]
+    assert set(heads_types.tolist()) <= {1, 2}
+
+
+def test_without_kg(tiny_tables):
+    g = training_tensors(build_graph(tiny_tables), None, use_kg=False)
+    assert g.kg_edge_index.size(1) == 0
+    assert g.num_relations == 4
+    assert int(g.edge_index.max()) < 4 + 5
+
+
+def test_target_pairs_deduplicate_behaviours(tiny_tables):
+    kg = build_graph(tiny_tables)
+    pairs = target_pairs(kg)
+    assert len(pairs) == 8  # (u1, i2) clicked and bought counts once
+    assert pairs.loc[(pairs.user == kg.user_index["u1"]) & (pairs.item == kg.item_index["i2"]), "timestamp"].item() == 2.0
+    assert len(target_pairs(kg, ["buy"])) == 3
