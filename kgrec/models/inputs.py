@@ -1,0 +1,107 @@
+"""Layer-0 node representations: a learnable ID embedding plus projected BERT features.
+
+Collaborative filtering needs a free vector per node (the ID embedding, as in LightGCN); the
+text features let nodes with a description start from what their text says, which is what
+helps items and entities with few interactions. Either part can be switched off to measure
+what it contributes.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from kgrec.errors import KgrecError
+from kgrec.models.graph_tensors import GraphTensors
+
+#: Standard deviation of the ID embedding initialisation (LightGCN's reference code uses 0.1).
+ID_INIT_STD = 0.1
+
+
+class NodeInput(nn.Module):
+    r"""Layer-0 embedding of every node.
+
+    .. math::
+        \mathbf{x}^{(0)}_i = \mathbf{e}_i + [\text{has\_text}_i]\, \mathbf{W} \mathbf{f}_i
+
+    where :math:`\mathbf{e}_i` is a learnable ID embedding (normal init, std 0.1) and
+    :math:`\mathbf{f}_i` the node's BERT feature row. The projection has no bias, so nodes
+    without text get no constant offset.
+
+    Args:
+        num_nodes (int): number of nodes (users + items + entities).
+        dim (int): embedding size.
+        feature_dim (int): width of the BERT features; 0 when the graph has none.
+        use_id (bool): learn an ID embedding per node.
+        use_text (bool): add the projected text features. With ``feature_dim == 0`` this falls
+            back to ID embeddings only and sets :attr:`text_fallback` (the trainer logs it).
+
+    Attributes:
+        uses_id, uses_text (bool): which parts are actually used.
+        text_fallback (bool): text was asked for but the graph has no features.
+    """
+
+    def __init__(
+        self,
+        num_nodes: int,
+        dim: int,
+        feature_dim: int,
+        use_id: bool = True,
+        use_text: bool = True,
+    ):
+        super().__init__()
+        if not use_id and not use_text:
+            raise KgrecError(
+                "model.use_id and model.use_text are both false: nodes would have no input "
+                "representation; enable at least one of them"
+            )
+        self.num_nodes = num_nodes
+        self.dim = dim
+        self.text_fallback = use_text and feature_dim == 0
+        self.uses_text = use_text and feature_dim > 0
+        self.uses_id = use_id
+        if not self.uses_id and not self.uses_text:
+            raise KgrecError(
+                "model.use_id is false but the graph has no text features, so nodes would have "
+                "no input representation; set model.use_id = true or build the graph with "
+                "text features"
+            )
+        self.id_embedding = nn.Embedding(num_nodes, dim) if use_id else None
+        self.text_projection = nn.Linear(feature_dim, dim, bias=False) if self.uses_text else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        if self.id_embedding is not None:
+            nn.init.normal_(self.id_embedding.weight, std=ID_INIT_STD)
+        if self.text_projection is not None:
+            self.text_projection.reset_parameters()
+
+    def forward(self, g: GraphTensors) -> Tensor:
+        """Return the ``[num_nodes, dim]`` layer-0 embeddings for graph ``g``."""
+        if g.num_nodes != self.num_nodes:
+            raise KgrecError(
+                f"the model was built for {self.num_nodes} nodes but the graph has "
+                f"{g.num_nodes}; was it trained on a different graph?"
+            )
+        out: Tensor | None = None
+        if self.id_embedding is not None:
+            out = self.id_embedding.weight
+        if self.text_projection is not None:
+            if g.features is None or g.features.size(1) != self.text_projection.in_features:
+                got = 0 if g.features is None else g.features.size(1)
+                raise KgrecError(
+                    f"the model expects {self.text_projection.in_features}-dimensional text "
+                    f"features but the graph has {got}"
+                )
+            features = g.features.to(self.text_projection.weight.dtype)
+            text = self.text_projection(features)
+            if g.has_text is not None:
+                text = text * g.has_text.to(text.dtype).unsqueeze(-1)
+            out = text if out is None else out + text
+        assert out is not None
+        return out
+
+    def extra_repr(self) -> str:
+        return (
+            f"num_nodes={self.num_nodes}, dim={self.dim}, uses_id={self.uses_id}, "
+            f"uses_text={self.uses_text}, text_fallback={self.text_fallback}"
+        )

@@ -1,0 +1,97 @@
+"""Link-prediction losses for the CF head and the auxiliary knowledge-graph head.
+
+All losses return a float32 scalar, also when the scores come from an autocast region in half
+precision: the log-sigmoid of a score difference loses too much in fp16.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+if TYPE_CHECKING:  # the losses only need the two KG-head members of a Recommender
+    from kgrec.models.recommender import Recommender
+
+
+def bpr_loss(pos_scores: Tensor, neg_scores: Tensor) -> Tensor:
+    r"""Bayesian Personalised Ranking (Rendle et al., UAI 2009).
+
+    .. math::
+        \mathcal{L} = \operatorname{mean}_{b, j} -\log \sigma(s^+_b - s^-_{b,j})
+
+    computed as ``softplus(neg - pos)``, which is stable for large differences.
+
+    Args:
+        pos_scores: ``[B]`` scores of the observed pairs.
+        neg_scores: ``[B]`` or ``[B, n]`` scores of the sampled negatives.
+    """
+    pos = pos_scores.float()
+    neg = neg_scores.float()
+    if neg.dim() == pos.dim() + 1:
+        pos = pos.unsqueeze(-1)
+    return F.softplus(neg - pos).mean()
+
+
+def sampled_softmax_loss(pos_scores: Tensor, neg_scores: Tensor, temperature: float = 0.1) -> Tensor:
+    r"""Sampled softmax: cross-entropy of the positive against its negatives.
+
+    .. math::
+        \mathcal{L} = \operatorname{mean}_b -\log
+            \frac{\exp(s^+_b / T)}{\exp(s^+_b / T) + \sum_j \exp(s^-_{b,j} / T)}
+
+    Args:
+        pos_scores: ``[B]`` scores of the observed pairs.
+        neg_scores: ``[B, n]`` scores of the sampled negatives (``[B]`` is read as ``n = 1``).
+        temperature: :math:`T > 0`; lower values sharpen the softmax.
+    """
+    if temperature <= 0:
+        raise ValueError(f"temperature must be positive, got {temperature}")
+    neg = neg_scores.float()
+    if neg.dim() == 1:
+        neg = neg.unsqueeze(-1)
+    logits = torch.cat([pos_scores.float().unsqueeze(-1), neg], dim=-1) / temperature
+    target = torch.zeros(logits.size(0), dtype=torch.long, device=logits.device)
+    return F.cross_entropy(logits, target)
+
+
+def l2_regularisation(*tensors: Tensor, batch_size: int) -> Tensor:
+    r"""LightGCN's regulariser on the batch's layer-0 embeddings.
+
+    .. math:: \frac{1}{2B} \sum_t \lVert \mathbf{E}_t \rVert_F^2
+
+    Args:
+        *tensors: the embedding rows used in the batch (users, positive and negative items).
+        batch_size: :math:`B`, the number of training pairs in the batch.
+    """
+    if batch_size <= 0:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    if not tensors:
+        raise ValueError("l2_regularisation needs at least one tensor")
+    total = sum(t.float().pow(2).sum() for t in tensors)
+    return 0.5 * total / batch_size
+
+
+def kg_link_loss(
+    model: "Recommender",
+    emb: Tensor,
+    heads: Tensor,
+    rels: Tensor,
+    tails: Tensor,
+    neg_tails: Tensor,
+) -> Tensor:
+    """BPR over DistMult scores of knowledge triples against corrupted tails.
+
+    Args:
+        model: provides ``kg_score`` (and the relation embeddings behind it).
+        emb: ``[N, d]`` node embeddings (the encoder output).
+        heads, rels, tails: ``[B]`` global head indices, relation ids, global tail indices.
+        neg_tails: ``[B]`` or ``[B, n]`` global indices of corrupted tails
+            (:func:`kgrec.train.sampling.sample_tail_negatives`).
+    """
+    head_emb = emb[heads]
+    pos = model.kg_score(head_emb, rels, emb[tails])
+    neg = model.kg_score(head_emb, rels, emb[neg_tails])
+    return bpr_loss(pos, neg)
