@@ -136,6 +136,9 @@ class ModelConfig:
     use_id: bool = True
     #: Propagate over knowledge (RDF) edges too; False = user-item edges only.
     use_kg: bool = True
+    #: Knowledge entities linked to fewer than this many nodes are left out of message passing:
+    #: a leaf entity (an actor in one film) carries no signal shared between items.
+    kg_min_degree: int = 2
     dropout: float = 0.0
     #: Edge dropout during training (fraction of edges removed per step).
     edge_dropout: float = 0.0

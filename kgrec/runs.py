@@ -51,7 +51,9 @@ def prepare_model(
     if config.model.use_text and config.text.enabled:
         features, has_text = build_node_features(kg, config.text, device=str(device))
     held_out = pd.concat([split.valid, split.test], ignore_index=True)[["user", "item"]]
-    g = training_tensors(kg, held_out, use_kg=config.model.use_kg, features=features, has_text=has_text)
+    g = training_tensors(
+        kg, held_out, use_kg=config.model.use_kg, kg_min_degree=config.model.kg_min_degree, features=features, has_text=has_text
+    )
     g = g.to(device)
     model = build_model(config.model, g).to(device)
     return model, g

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -30,8 +31,8 @@ class UserItemSets:
 
     @classmethod
     def from_pairs(cls, users, items, num_users: int, num_items: int) -> "UserItemSets":
-        users = torch.as_tensor(users, dtype=torch.long).reshape(-1)
-        items = torch.as_tensor(items, dtype=torch.long).reshape(-1)
+        users = torch.as_tensor(np.array(users), dtype=torch.long).reshape(-1)
+        items = torch.as_tensor(np.array(items), dtype=torch.long).reshape(-1)
         if users.numel() != items.numel():
             raise ValueError("users and items must have the same length")
         if users.numel():

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
-from torch_geometric.nn import LGConv
 
 from kgrec.models.graph_tensors import GraphTensors
-from kgrec.models.propagation import NormalisedAdjacency, PerGraphCache, message_edges
+from kgrec.models.propagation import NormalisedAdjacency, PerGraphCache, message_edges, symmetric_spmm
 
 
 class KGLightGCN(nn.Module):
@@ -28,8 +27,9 @@ class KGLightGCN(nn.Module):
     only their layer-0 share.
 
     The normalised adjacency is built once per graph (on the graph's device, in float32) and
-    cached; each layer is :class:`torch_geometric.nn.LGConv` applied to it as a
-    ``torch.sparse`` CSR tensor, which PyG 2.8 multiplies with ``torch.sparse.mm`` (no
+    cached; each layer is what :class:`torch_geometric.nn.LGConv` computes with a
+    pre-normalised adjacency (``A_hat @ x``), done by :func:`symmetric_spmm` so that the
+    backward pass reuses the symmetric matrix instead of transposing it every step (no
     torch-sparse needed). Propagation always runs in float32, also under autocast, because
     half-precision sparse products are unreliable.
 
@@ -50,7 +50,6 @@ class KGLightGCN(nn.Module):
         self.num_layers = num_layers
         self.edge_dropout = edge_dropout
         self.use_kg = use_kg
-        self.conv = LGConv(normalize=False)  # stateless: one instance serves every layer
         self._adjacency = PerGraphCache(self._build_adjacency)
 
     def _build_adjacency(self, g: GraphTensors) -> tuple[NormalisedAdjacency, Tensor]:
@@ -75,7 +74,7 @@ class KGLightGCN(nn.Module):
             adj = self.adjacency(g)
             total = out
             for _ in range(self.num_layers):
-                out = self.conv(out, adj)
+                out = symmetric_spmm(adj, out)
                 total = total + out
             return total / (self.num_layers + 1)
 

@@ -112,6 +112,30 @@ class NormalisedAdjacency:
             )
 
 
+class _SymmetricSpMM(torch.autograd.Function):
+    """``A @ x`` for a symmetric sparse ``A``, whose backward is ``A @ grad`` again.
+
+    torch's generic sparse-dense backward transposes ``A`` (a sort of all its entries) on every
+    call; on ml-100k with its knowledge graph that transpose took a third of the step time.
+    The normalised adjacency of an undirected graph is symmetric, so it is its own transpose.
+    """
+
+    @staticmethod
+    def forward(ctx, adj: Tensor, x: Tensor) -> Tensor:
+        ctx.save_for_backward(adj)
+        return adj @ x
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        (adj,) = ctx.saved_tensors
+        return None, adj @ grad
+
+
+def symmetric_spmm(adj: Tensor, x: Tensor) -> Tensor:
+    """Multiply by a symmetric sparse matrix (no gradient for ``adj``; see :class:`_SymmetricSpMM`)."""
+    return _SymmetricSpMM.apply(adj, x)
+
+
 class PerGraphCache(Generic[T]):
     """Remembers ``build(g)`` per graph, keyed by the identity of ``g``'s edge tensors.
 

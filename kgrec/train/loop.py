@@ -121,7 +121,7 @@ def fit(
     waited = 0
     epoch_times = []
     start = time.perf_counter()
-    bar = tqdm(range(1, tc.epochs + 1), desc="train", unit="epoch", disable=not progress, dynamic_ncols=True)
+    bar = tqdm(range(1, tc.epochs + 1), desc="train", unit="epoch", disable=None if progress else True, mininterval=1.0, dynamic_ncols=True)
     for epoch in bar:
         model.train()
         t0 = time.perf_counter()

@@ -33,6 +33,7 @@ def training_tensors(
     held_out: pd.DataFrame | None,
     *,
     use_kg: bool = True,
+    kg_min_degree: int = 1,
     features: torch.Tensor | None = None,
     has_text: torch.Tensor | None = None,
 ) -> GraphTensors:
@@ -41,6 +42,8 @@ def training_tensors(
     Args:
         held_out: (user, item) pairs of validation and test; None keeps everything.
         use_kg: include knowledge edges (False: the user-item graph alone).
+        kg_min_degree: drop knowledge edges that touch an entity with fewer knowledge edges
+            than this (users and items are never dropped).
     """
     offsets = kg.node_offsets()
     inter = kg.interactions
@@ -67,9 +70,14 @@ def training_tensors(
 
     kg_heads, kg_tails, kg_types = [], [], []
     if use_kg:
-        for et in kg.knowledge_edge_types():
+        forward = [(et, kg.data[et].edge_index) for et in kg.knowledge_edge_types()]
+        keep_node = _entities_with_degree(kg, offsets, forward, kg_min_degree)
+        for et, ei in forward:
             src_t, rel, dst_t = et
-            ei = kg.data[et].edge_index
+            keep = keep_node[ei[0] + offsets[src_t]] & keep_node[ei[1] + offsets[dst_t]]
+            if not bool(keep.any()):
+                continue
+            ei = ei[:, keep]
             label = f"{src_t}:{rel}:{dst_t}"
             add(offsets[src_t], offsets[dst_t], ei[0], ei[1], label)
             kg_heads.append(sources[-1])
@@ -95,3 +103,14 @@ def training_tensors(
         kg_edge_index=torch.stack([torch.cat(kg_heads), torch.cat(kg_tails)]) if kg_heads else torch.empty(2, 0, dtype=torch.long),
         kg_edge_type=torch.cat(kg_types) if kg_types else empty,
     )
+
+
+def _entities_with_degree(kg: KnowledgeGraph, offsets: dict[str, int], forward, min_degree: int) -> torch.Tensor:
+    """Boolean mask over all nodes: users, items, and entities with >= ``min_degree`` KG edges."""
+    degree = torch.zeros(kg.num_nodes, dtype=torch.long)
+    for (src_t, _, dst_t), ei in forward:
+        degree.index_add_(0, ei[0] + offsets[src_t], torch.ones(ei.size(1), dtype=torch.long))
+        degree.index_add_(0, ei[1] + offsets[dst_t], torch.ones(ei.size(1), dtype=torch.long))
+    keep = degree >= min_degree
+    keep[: kg.num_users + kg.num_items] = True
+    return keep

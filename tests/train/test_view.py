@@ -50,3 +50,14 @@ def test_target_pairs_deduplicate_behaviours(tiny_tables):
     assert len(pairs) == 8  # (u1, i2) clicked and bought counts once
     assert pairs.loc[(pairs.user == kg.user_index["u1"]) & (pairs.item == kg.item_index["i2"]), "timestamp"].item() == 2.0
     assert len(target_pairs(kg, ["buy"])) == 3
+
+
+def test_leaf_entities_can_be_left_out(tiny_tables):
+    kg = build_graph(tiny_tables)
+    # comedy (3 edges), drama (2), ann (2): all kept at 2; at 3 only comedy's edges survive
+    assert training_tensors(kg, None, kg_min_degree=2).kg_edge_index.size(1) == 6
+    g = training_tensors(kg, None, kg_min_degree=3)
+    genres = kg.nodes["Genre"]["id"].tolist()
+    comedy = kg.node_offsets()["Genre"] + genres.index("http://example.org/genre/comedy")
+    assert g.kg_edge_index.size(1) == 2
+    assert set(g.kg_edge_index[1].tolist()) == {comedy}
