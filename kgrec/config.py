@@ -139,6 +139,8 @@ class ModelConfig:
     #: Knowledge entities linked to fewer than this many nodes are left out of message passing:
     #: a leaf entity (an actor in one film) carries no signal shared between items.
     kg_min_degree: int = 2
+    #: L2-normalise final embeddings (dot product = cosine); pair with the softmax loss.
+    normalize: bool = False
     dropout: float = 0.0
     #: Edge dropout during training (fraction of edges removed per step).
     edge_dropout: float = 0.0
@@ -150,7 +152,8 @@ class ModelConfig:
 class TrainConfig:
     """Link-prediction self-supervision."""
 
-    #: ``bpr`` or ``softmax`` (sampled softmax over num_negatives negatives).
+    #: ``bpr`` (per-user negatives) or ``softmax`` (sampled softmax over ``num_negatives``
+    #: negatives shared by the batch, accidental positives masked).
     loss: str = "bpr"
     num_negatives: int = 1
     #: Temperature of the sampled softmax.

@@ -68,9 +68,11 @@ class BuildReport:
         lines = ["Build report"]
         for source, counter in self.counts.items():
             lines.append(f"  {source}:")
-            for key in ["read", "kept"] + sorted(k for k in counter if k.startswith("dropped")):
-                if key in counter:
-                    lines.append(f"    {key:<40} {counter[key]:>10,}")
+            first = [k for k in ("read", "kept") if k in counter]
+            dropped = sorted(k for k in counter if k.startswith("dropped"))
+            other = sorted(k for k in counter if k not in first and k not in dropped)
+            for key in first + other + dropped:
+                lines.append(f"    {key:<48} {counter[key]:>10,}")
         for text in self.notes:
             lines.append(f"  note: {text}")
         return "\n".join(lines)

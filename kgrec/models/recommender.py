@@ -30,10 +30,13 @@ class Recommender(nn.Module):
             :class:`RelationalEncoder`).
         num_relations (int): number of relation ids (size of :attr:`relation_embedding`).
         dim (int): embedding size.
+        normalize (bool): L2-normalise the final embeddings, so the dot product is a cosine
+            similarity (use with ``train.loss = "softmax"`` and a temperature around 0.1).
     """
 
-    def __init__(self, node_input: NodeInput, encoder: nn.Module, num_relations: int, dim: int):
+    def __init__(self, node_input: NodeInput, encoder: nn.Module, num_relations: int, dim: int, normalize: bool = False):
         super().__init__()
+        self.normalize = normalize
         self.node_input = node_input
         self.encoder = encoder
         self.relation_embedding = nn.Embedding(max(num_relations, 1), dim)
@@ -47,7 +50,10 @@ class Recommender(nn.Module):
             input embeddings for the L2 regulariser.
         """
         layer0 = self.node_input(g)
-        return self.encoder(layer0, g), layer0
+        final = self.encoder(layer0, g)
+        if self.normalize:  # cosine geometry: scores in [-1, 1], to pair with a softmax temperature
+            final = nn.functional.normalize(final, dim=-1)
+        return final, layer0
 
     @staticmethod
     def user_item(emb: Tensor, g: GraphTensors) -> tuple[Tensor, Tensor]:
@@ -144,7 +150,7 @@ def build_model(config: ModelConfig, g: GraphTensors) -> Recommender:
         g.num_nodes, config.dim, g.feature_dim, use_id=config.use_id, use_text=config.use_text
     )
     encoder = _BUILDERS[kind](config, g)
-    return Recommender(node_input, encoder, g.num_relations, config.dim)
+    return Recommender(node_input, encoder, g.num_relations, config.dim, normalize=config.normalize)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -31,7 +31,7 @@ from kgrec.io import atomic_path, write_json
 from kgrec.models.graph_tensors import GraphTensors
 from kgrec.models.recommender import Recommender
 from kgrec.train.losses import bpr_loss, kg_link_loss, l2_regularisation, sampled_softmax_loss
-from kgrec.train.sampling import sample_negative_items, sample_tail_negatives
+from kgrec.train.sampling import NodeTypeIndex, sample_negative_items, sample_tail_negatives
 
 
 @dataclass
@@ -67,6 +67,23 @@ def evaluate_sets(
     return full_ranking_metrics(
         lambda users: user_emb[users] @ item_emb.T, truth, exclude, ks=ks, batch_size=batch_size
     )
+
+
+def _shared_softmax_loss(user_emb, item_emb, users, pos, train: UserItemSets, train_keys, tc, generator):
+    """Sampled softmax with one set of ``num_negatives`` items shared by the whole batch.
+
+    Sharing makes many negatives cheap (one ``[B, n]`` matrix product instead of a gather of
+    ``B * n`` rows); negatives that happen to be a user's training positive are masked out of
+    that user's softmax rather than pushed down. Returns the loss and the negatives.
+    """
+    n = tc.num_negatives
+    neg = torch.randint(item_emb.size(0), (n,), generator=generator, device=generator.device).to(users.device)
+    u = user_emb[users]
+    pos_scores = (u * item_emb[pos]).sum(-1)
+    neg_scores = u @ item_emb[neg].T
+    accidental = train.contains(users.repeat_interleave(n), neg.repeat(users.numel()), keys=train_keys)
+    neg_scores = neg_scores.float().masked_fill(accidental.view(-1, n), float("-inf"))
+    return sampled_softmax_loss(pos_scores.float(), neg_scores, tc.temperature), neg
 
 
 def save_weights(model: Recommender, path: Path) -> None:
@@ -113,6 +130,7 @@ def fit(
     optimizer = torch.optim.Adam(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     use_amp = tc.amp and device.type == "cuda"
     kg_weight = tc.kg_loss_weight if g.kg_edge_index.size(1) else 0.0
+    tail_index = NodeTypeIndex.from_node_type(g.node_type)
 
     metrics_path = run_dir / "metrics.jsonl"
     metrics_path.write_text("")
@@ -130,18 +148,18 @@ def fit(
         for lo in range(0, n_train, tc.batch_size):
             idx = order[lo : lo + tc.batch_size]
             users, pos = train_users[idx], train_items[idx]
-            neg = sample_negative_items(users, sets.train, g.num_items, tc.num_negatives, generator, keys=train_keys)
             with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp):
                 emb, ego = model(g)
                 user_emb, item_emb = model.user_item(emb, g)
-                u = user_emb[users]
-                pos_scores = (u * item_emb[pos]).sum(-1)
-                neg_scores = torch.einsum("bd,bnd->bn", u, item_emb[neg])
-                if tc.loss == "softmax":
-                    loss = sampled_softmax_loss(pos_scores.float(), neg_scores.float(), tc.temperature)
-                else:
-                    loss = bpr_loss(pos_scores.float(), neg_scores.float())
                 ego_users, ego_items = model.user_item(ego, g)
+                if tc.loss == "softmax":
+                    loss, neg = _shared_softmax_loss(user_emb, item_emb, users, pos, sets.train, train_keys, tc, generator)
+                else:
+                    neg = sample_negative_items(users, sets.train, g.num_items, tc.num_negatives, generator, keys=train_keys)
+                    u = user_emb[users]
+                    pos_scores = (u * item_emb[pos]).sum(-1)
+                    neg_scores = torch.einsum("bd,bnd->bn", u, item_emb[neg])
+                    loss = bpr_loss(pos_scores.float(), neg_scores.float())
                 loss = loss + tc.reg_weight * l2_regularisation(
                     ego_users[users], ego_items[pos], ego_items[neg].reshape(-1, ego.size(-1)), batch_size=users.numel()
                 )
@@ -150,7 +168,7 @@ def fit(
                         g.kg_edge_index.size(1), (tc.kg_batch_size,), generator=generator, device=generator.device
                     ).to(device)
                     heads, tails = g.kg_edge_index[0, pick], g.kg_edge_index[1, pick]
-                    neg_tails = sample_tail_negatives(tails, g.node_type, generator)
+                    neg_tails = sample_tail_negatives(tails, g.node_type, generator, index=tail_index)
                     loss = loss + kg_weight * kg_link_loss(model, emb, heads, g.kg_edge_type[pick], tails, neg_tails)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
