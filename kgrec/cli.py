@@ -63,9 +63,18 @@ def cmd_build(args) -> int:
     from kgrec.ingest import ingest
 
     t0 = time.perf_counter()
-    spec = _spec_from_args(args)
-    tables = ingest(spec)
-    kg = build_graph(tables, name=spec.name)
+    if args.recbole or args.kgat:
+        from kgrec.ingest import read_kgat, read_recbole
+
+        if args.interactions or args.rdf or args.spec:
+            raise KgrecError("--recbole/--kgat read a whole dataset folder: leave out --interactions, --rdf and --spec")
+        tables = read_recbole(Path(args.recbole)) if args.recbole else read_kgat(Path(args.kgat))[0]
+        name = Path(args.out).name
+    else:
+        spec = _spec_from_args(args)
+        tables = ingest(spec)
+        name = spec.name
+    kg = build_graph(tables, name=name)
     print(tables.report.format())
     save_graph(kg, Path(args.out))
     print(kg.summary())
@@ -165,6 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--item-iri", metavar="TEMPLATE", help="item IRI template, e.g. 'http://example.org/item/{id}'")
     p.add_argument("--link", metavar="FILE", help="CSV/TSV mapping item id -> IRI")
     p.add_argument("--user-iri", metavar="TEMPLATE", help="user IRI template for users that have RDF")
+    p.add_argument("--recbole", metavar="DIR", help="import a RecBole atomic-file dataset folder (.inter/.item/.kg/.link)")
+    p.add_argument("--kgat", metavar="DIR", help="import a KGAT-layout folder (train.txt, test.txt, kg_final.txt)")
     p.add_argument("--lenient", action="store_true", help="drop bad records (reported) instead of stopping")
     p.add_argument("--out", required=True, help="output folder, e.g. graphs/NAME")
     p.set_defaults(func=cmd_build)
