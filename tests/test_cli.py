@@ -120,3 +120,16 @@ def test_errors_have_no_traceback(tmp_path):
     assert "Traceback" not in proc.stderr
     assert str(bad) in proc.stderr
     assert not (tmp_path / "g").exists()
+
+
+def test_build_from_a_recbole_folder(tmp_path, capsys):
+    d = tmp_path / "rb"
+    d.mkdir()
+    (d / "toy.inter").write_text("user_id:token\titem_id:token\trating:float\ttimestamp:float\n1\t10\t5\t1\n1\t11\t3\t2\n2\t10\t4\t3\n")
+    (d / "toy.item").write_text("item_id:token\tmovie_title:token_seq\n10\tAlpha\n11\tBeta\n")
+    (d / "toy.link").write_text("item_id:token\tentity_id:token\n10\tm.a\n11\tm.b\n")
+    (d / "toy.kg").write_text("head_id:token\trelation_id:token\ttail_id:token\nm.a\tfilm.genre\tm.g\nm.b\tfilm.genre\tm.g\n")
+    assert main(["build", "--recbole", str(d), "--out", str(tmp_path / "g")]) == 0
+    out = capsys.readouterr().out
+    assert "Graph: 2 users, 2 items" in out
+    assert "item -[" in out and "]-> entity: 2 edges" in out
