@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 KGREC := HF_HUB_OFFLINE=1 $(VENV)/bin/kgrec
 PIP_INSTALL := $(PY) -m pip install --quiet --disable-pip-version-check -c constraints/cpu.txt
 
-.PHONY: install demo test ml-100k clean
+.PHONY: install demo test ml-100k bench clean
 
 $(VENV)/.installed: pyproject.toml constraints/cpu.txt
 	$(PYTHON) -m venv $(VENV)
@@ -30,9 +30,13 @@ test: install
 ml-100k: install
 	$(KGREC) data fetch ml-100k
 	$(KGREC) build --spec graphs/ml-100k.toml --out graphs/ml-100k
-	$(KGREC) train --graph graphs/ml-100k --config experiments/ml-100k.toml --run runs/ml-100k
+	$(KGREC) train --graph graphs/ml-100k --config experiments/ml-100k-best.toml --run runs/ml-100k
 	$(KGREC) recommend --run runs/ml-100k --users all --k 50 --out runs/ml-100k/recommendations.csv
 	$(PY) experiments/score_recommendations.py --recs runs/ml-100k/recommendations.csv --test runs/ml-100k/split/test.csv
+
+## The benchmark suite: baselines and ablations on ml-100k, 3 seeds -> experiments/results/ml-100k/
+bench: install
+	$(KGREC) bench experiments/ml-100k.toml
 
 clean:
 	rm -rf $(VENV) graphs/demo runs

@@ -157,6 +157,17 @@ def cmd_data_fetch(args) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- bench
+def cmd_bench(args) -> int:
+    from kgrec.bench import load_suite
+    from kgrec.bench.runner import run_suite
+
+    suite = load_suite(Path(args.suite))
+    out = run_suite(suite, Path(args.results), force=args.force, only=args.only.split(",") if args.only else None)
+    print((out / "results.md").read_text() if (out / "results.md").is_file() else "no finished runs")
+    return 0
+
+
 # --------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kgrec", description="Knowledge-graph-centred recommendation with GNNs.")
@@ -205,6 +216,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--show", type=int, default=3, help="with --out, how many users to print")
     p.add_argument("--device", default="auto")
     p.set_defaults(func=cmd_recommend)
+
+    p = sub.add_parser("bench", help="run a benchmark suite (datasets x models x seeds) and write its table")
+    p.add_argument("suite", help="a suite file, e.g. experiments/ml-100k.toml")
+    p.add_argument("--results", default="experiments/results", help="where experiments/results/<suite>/ goes")
+    p.add_argument("--force", action="store_true", help="re-run finished runs")
+    p.add_argument("--only", help="comma-separated model names to run")
+    p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("data", help="public data sets")
     dsub = p.add_subparsers(dest="data_command", required=True)

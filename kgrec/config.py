@@ -296,11 +296,38 @@ def load_graph_spec(path: Path) -> GraphSpec:
     return spec
 
 
+def deep_merge(base: dict, override: dict) -> dict:
+    """``override`` laid over ``base``, tables merged key by key (neither input is changed)."""
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def experiment_dict(path: Path) -> dict:
+    """The experiment tables of a config file, following a suite's ``[bench] base = FILE``.
+
+    A benchmark suite (``kgrec bench``) is an experiment config with a ``[bench]`` table; its
+    ``base`` names the experiment config every model starts from, so ``kgrec train --config
+    SUITE.toml`` trains the suite's base configuration.
+    """
+    path = Path(path)
+    data = read_toml(path)
+    bench = data.pop("bench", None)
+    if isinstance(bench, dict) and bench.get("base"):
+        base_path = path.parent / bench["base"]
+        data = deep_merge(experiment_dict(base_path), data)
+    return data
+
+
 def load_experiment(path: Path | None) -> ExperimentConfig:
     if path is None:
         return ExperimentConfig()
     try:
-        return from_dict(ExperimentConfig, read_toml(path))
+        return from_dict(ExperimentConfig, experiment_dict(Path(path)))
     except KgrecError as e:
         if e.path is not None:
             raise

@@ -59,6 +59,16 @@ def prepare_model(
     return model, g
 
 
+def split_for(kg: KnowledgeGraph, config: ExperimentConfig, split_dir: Path | None = None, log=print) -> Split:
+    """The run's split: read from ``split_dir``, or made by ``config.eval`` (same seed, same split)."""
+    if split_dir is not None:
+        log(f"split: read from {split_dir}")
+        return read_split(Path(split_dir), kg.user_index, kg.item_index)
+    pairs = target_pairs(kg, config.train.target_events)
+    log(f"split: {config.eval.split} {config.eval.ratios} (seed {config.eval.split_seed})")
+    return make_split(pairs, config.eval.split, config.eval.ratios, config.eval.split_seed)
+
+
 def train_run(
     graph_dir: Path,
     config: ExperimentConfig,
@@ -74,13 +84,7 @@ def train_run(
     device = resolve_device(config.train.device)
     generator = seed_everything(config.train.seed, device)
 
-    if split_dir is not None:
-        split = read_split(Path(split_dir), kg.user_index, kg.item_index)
-        log(f"split: read from {split_dir}")
-    else:
-        pairs = target_pairs(kg, config.train.target_events)
-        split = make_split(pairs, config.eval.split, config.eval.ratios, config.eval.split_seed)
-        log(f"split: {config.eval.split} {config.eval.ratios} (seed {config.eval.split_seed})")
+    split = split_for(kg, config, split_dir, log=log)
     log(f"  train {len(split.train):,}  valid {len(split.valid):,}  test {len(split.test):,} user-item pairs")
 
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,157 @@
+"""Turn a suite's run folders into tables (Markdown, CSV) and plots.
+
+Every number in the table is the mean and the standard deviation over seeds of a run's
+``results.json`` test metrics, for the weights selected on validation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from kgrec import __version__
+from kgrec.io import atomic_path, write_text
+
+METRICS = ["recall", "ndcg", "hit", "precision", "mrr"]
+KS = [10, 20, 50]
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def hardware() -> str:
+    return f"{cpu_name()}, {os.cpu_count()} cores visible, torch {torch.__version__} ({torch.get_num_threads()} threads)"
+
+
+def collect(suite, out: Path, models=None) -> pd.DataFrame:
+    from kgrec.bench.runner import slug
+
+    rows = []
+    for dataset in suite.datasets:
+        for model in models or suite.models:
+            for seed in suite.seeds:
+                path = out / "runs" / dataset.name / slug(model.name) / f"seed-{seed}" / "results.json"
+                if not path.is_file():
+                    continue
+                res = json.loads(path.read_text())
+                row = {"dataset": dataset.name, "model": model.name, "seed": seed}
+                row.update({f"{m}@{k}": res["test"][f"{m}@{k}"] for m in METRICS for k in KS})
+                row["valid_ndcg@20"] = res["valid"].get("ndcg@20")
+                row["best_epoch"] = res["best_epoch"]
+                row["epochs_run"] = res["epochs_run"]
+                row["seconds_per_epoch"] = res["seconds_per_epoch"]
+                row["total_seconds"] = res["train_seconds"]
+                row["device"] = res.get("device_name", res.get("device"))
+                rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def summarise(runs: pd.DataFrame) -> pd.DataFrame:
+    numeric = [c for c in runs.columns if c not in ("dataset", "model", "seed", "device")]
+    grouped = runs.groupby(["dataset", "model"], sort=False)
+    mean = grouped[numeric].mean().add_suffix("_mean")
+    std = grouped[numeric].std(ddof=1).fillna(0.0).add_suffix("_std")
+    out = pd.concat([mean, std], axis=1)
+    out["seeds"] = grouped.size()
+    out["device"] = grouped["device"].first()
+    return out.reset_index()
+
+
+def markdown(summary: pd.DataFrame, suite) -> str:
+    cols = [f"{m}@{k}" for k in KS for m in METRICS]
+    lines = [
+        f"# Benchmark suite `{suite.name}`",
+        "",
+        f"Test metrics (full ranking, train and validation items masked; weights selected on validation "
+        f"NDCG@20), mean ± standard deviation over seeds {suite.seeds}.",
+        "",
+        f"- Hardware: {hardware()}",
+        f"- kgrec {__version__}; written {time.strftime('%Y-%m-%d %H:%M %Z')}",
+        f"- Command: `kgrec bench {os.path.relpath(suite.path)}`",
+        "",
+    ]
+    for dataset, table in summary.groupby("dataset", sort=False):
+        lines += [f"## {dataset}", ""]
+        head = ["model"] + cols + ["best epoch", "s/epoch", "total s", "device"]
+        lines.append("| " + " | ".join(head) + " |")
+        lines.append("|" + "|".join(["---"] + ["---:"] * (len(head) - 2) + ["---"]) + "|")
+        for _, r in table.iterrows():
+            cells = [r["model"]]
+            cells += [f"{r[c + '_mean']:.4f} ± {r[c + '_std']:.4f}" for c in cols]
+            cells += [f"{r['best_epoch_mean']:.0f}", f"{r['seconds_per_epoch_mean']:.2f}", f"{r['total_seconds_mean']:.0f}", str(r["device"])]
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def plots(runs: pd.DataFrame, summary: pd.DataFrame, suite, out: Path, models) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from kgrec.bench.runner import slug
+
+    written = []
+    for dataset, table in summary.groupby("dataset", sort=False):
+        fig, axes = plt.subplots(1, 2, figsize=(12, 0.45 * len(table) + 2))
+        for ax, metric in zip(axes, ["recall@20", "ndcg@20"]):
+            ax.barh(table["model"], table[f"{metric}_mean"], xerr=table[f"{metric}_std"], capsize=3, color="#4c72b0")
+            ax.invert_yaxis()
+            ax.set_xlabel(f"test {metric}")
+        fig.suptitle(f"{suite.name}: {dataset} (mean ± sd over {len(suite.seeds)} seeds)")
+        fig.tight_layout()
+        path = out / f"{dataset}-metrics.png"
+        with atomic_path(path, ".png") as tmp:
+            fig.savefig(tmp, format="png", dpi=110)
+        plt.close(fig)
+        written.append(path)
+
+        fig, ax = plt.subplots(figsize=(9, 5))
+        for model in models:
+            curves = []
+            for seed in suite.seeds:
+                p = out / "runs" / dataset / slug(model.name) / f"seed-{seed}" / "metrics.jsonl"
+                if p.is_file() and p.stat().st_size:
+                    df = pd.read_json(p, lines=True)
+                    curves.append(df.set_index("epoch")["valid_ndcg@20"])
+            if curves:
+                mean = pd.concat(curves, axis=1).mean(axis=1)
+                ax.plot(mean.index, mean.values, label=model.name)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("validation NDCG@20 (mean over seeds)")
+        ax.set_title(f"{suite.name}: {dataset}")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        path = out / f"{dataset}-validation-ndcg.png"
+        with atomic_path(path, ".png") as tmp:
+            fig.savefig(tmp, format="png", dpi=110)
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
+def write_report(suite, out: Path, models=None) -> None:
+    runs = collect(suite, out, models)
+    if runs.empty:
+        return
+    summary = summarise(runs)
+    with atomic_path(out / "runs.csv", ".csv") as tmp:
+        runs.to_csv(tmp, index=False)
+    with atomic_path(out / "summary.csv", ".csv") as tmp:
+        summary.to_csv(tmp, index=False)
+    write_text(out / "results.md", markdown(summary, suite))
+    plots(runs, summary, suite, out, models or suite.models)

@@ -1,0 +1,105 @@
+"""Benchmark suites: an experiment config with a ``[bench]`` table.
+
+A suite file is an ordinary experiment config (so ``kgrec train --config SUITE.toml`` trains
+its base configuration) plus::
+
+    [bench]
+    name = "ml-100k"                      # results go to experiments/results/<name>/
+    base = "ml-100k-best.toml"            # the configuration every model starts from
+    seeds = [2024, 2025, 2026]            # training seeds; the split is the same for all
+    datasets = [{ name = "ml-100k", graph = "../graphs/ml-100k",
+                  spec = "../graphs/ml-100k.toml", fetch = "ml-100k" }]
+
+    [[bench.models]]
+    name = "LightGCN"                     # a row of the table
+    kind = "kgrec"                        # or "popularity"
+    [bench.models.model]                  # overrides laid over the base configuration
+    use_kg = false
+
+Paths are relative to the suite file. Every model of a suite shares the base's ``[eval]``
+table, so all rows are scored on the same split with the same protocol.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kgrec.config import ExperimentConfig, deep_merge, experiment_dict, from_dict, read_toml
+from kgrec.errors import KgrecError
+
+MODEL_KINDS = ("kgrec", "popularity")
+
+
+@dataclass
+class BenchDataset:
+    name: str
+    graph: Path
+    spec: Path | None = None
+    fetch: str | None = None
+
+
+@dataclass
+class BenchModel:
+    name: str
+    kind: str
+    config: ExperimentConfig
+
+
+@dataclass
+class Suite:
+    name: str
+    path: Path
+    seeds: list[int]
+    datasets: list[BenchDataset]
+    models: list[BenchModel] = field(default_factory=list)
+
+
+def load_suite(path: Path) -> Suite:
+    path = Path(path)
+    bench = read_toml(path).get("bench")
+    if not isinstance(bench, dict):
+        raise KgrecError("not a benchmark suite: it has no [bench] table", path=path)
+    known = {"name", "base", "seeds", "datasets", "models"}
+    unknown = sorted(set(bench) - known)
+    if unknown:
+        raise KgrecError(f"unknown key bench.{unknown[0]} (known: {', '.join(sorted(known))})", path=path)
+    base = experiment_dict(path)
+    here = path.resolve().parent
+
+    datasets = []
+    for i, d in enumerate(bench.get("datasets", [])):
+        if not isinstance(d, dict) or "name" not in d or "graph" not in d:
+            raise KgrecError(f"bench.datasets[{i}] needs a name and a graph folder", path=path)
+        extra = sorted(set(d) - {"name", "graph", "spec", "fetch"})
+        if extra:
+            raise KgrecError(f"unknown key bench.datasets[{i}].{extra[0]}", path=path)
+        datasets.append(
+            BenchDataset(d["name"], here / d["graph"], here / d["spec"] if d.get("spec") else None, d.get("fetch"))
+        )
+    if not datasets:
+        raise KgrecError("bench.datasets is empty", path=path)
+
+    models, names = [], set()
+    for i, m in enumerate(bench.get("models", [])):
+        m = dict(m)
+        name, kind = m.pop("name", None), m.pop("kind", "kgrec")
+        if not name:
+            raise KgrecError(f"bench.models[{i}] needs a name", path=path)
+        if name in names:
+            raise KgrecError(f"bench.models: the name {name!r} is used twice", path=path)
+        if kind not in MODEL_KINDS:
+            raise KgrecError(f"bench.models[{i}].kind must be one of {', '.join(MODEL_KINDS)}, got {kind!r}", path=path)
+        try:
+            config = from_dict(ExperimentConfig, deep_merge(base, m), where="")
+        except KgrecError as e:
+            raise KgrecError(f"bench.models[{i}] ({name}): {e}", path=path) from None
+        names.add(name)
+        models.append(BenchModel(name, kind, config))
+    if not models:
+        raise KgrecError("bench.models is empty", path=path)
+
+    seeds = bench.get("seeds", [2024])
+    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) for s in seeds):
+        raise KgrecError("bench.seeds must be a non-empty list of integers", path=path)
+    return Suite(bench.get("name", path.stem), path, seeds, datasets, models)

@@ -1,0 +1,89 @@
+"""A two-model, two-seed suite on a tiny graph: runs, skips finished runs, writes the table."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from kgrec.bench import load_suite
+from kgrec.bench.runner import run_suite
+from kgrec.config import load_experiment
+from kgrec.errors import KgrecError
+from kgrec.graph.build import build_graph
+from kgrec.graph.store import save_graph
+from kgrec.ingest.sources import BuildReport, SourceTables
+
+BASE = """[text]
+enabled = false
+[model]
+dim = 8
+layers = 1
+use_text = false
+[train]
+epochs = 3
+batch_size = 64
+lr = 0.01
+"""
+
+
+@pytest.fixture
+def suite_file(tmp_path):
+    rows = [(f"u{u}", f"i{(u * 3 + j) % 20}", "click", math.nan, float(j)) for u in range(30) for j in range(6)]
+    tables = SourceTables(
+        pd.DataFrame(rows, columns=["user", "item", "event", "rating", "timestamp"]),
+        {f"i{i}": f"iri:i{i}" for i in range(20)},
+        pd.DataFrame([(f"iri:i{i}", "http://x/g", f"iri:g{i % 3}") for i in range(20)], columns=["head", "relation", "tail"]),
+        SourceTables.empty_texts(),
+        BuildReport(),
+    )
+    save_graph(build_graph(tables), tmp_path / "g")
+    (tmp_path / "base.toml").write_text(BASE)
+    (tmp_path / "suite.toml").write_text(
+        '[bench]\nname = "tiny"\nbase = "base.toml"\nseeds = [1, 2]\n'
+        'datasets = [{ name = "toy", graph = "g" }]\n'
+        '[[bench.models]]\nname = "Popularity"\nkind = "popularity"\n'
+        '[[bench.models]]\nname = "GNN no KG"\n[bench.models.model]\nuse_kg = false\n'
+    )
+    return tmp_path / "suite.toml"
+
+
+def test_suite_runs_and_reports(suite_file, tmp_path):
+    suite = load_suite(suite_file)
+    assert [m.name for m in suite.models] == ["Popularity", "GNN no KG"]
+    assert suite.models[1].config.model.use_kg is False and suite.models[1].config.model.dim == 8
+    out = run_suite(suite, tmp_path / "results", log=lambda *a: None)
+    runs = pd.read_csv(out / "runs.csv")
+    assert len(runs) == 4 and set(runs["seed"]) == {1, 2}
+    summary = pd.read_csv(out / "summary.csv")
+    assert set(summary["model"]) == {"Popularity", "GNN no KG"}
+    gnn = runs[runs["model"] == "GNN no KG"]["recall@20"]
+    row = summary[summary["model"] == "GNN no KG"].iloc[0]
+    assert row["recall@20_mean"] == pytest.approx(gnn.mean())
+    assert row["recall@20_std"] == pytest.approx(gnn.std(ddof=1))
+    md = (out / "results.md").read_text()
+    assert "| Popularity |" in md and "s/epoch" in md and "Hardware" in md
+    assert (out / "toy-metrics.png").stat().st_size > 0 and (out / "toy-validation-ndcg.png").stat().st_size > 0
+
+    # a second call skips finished runs: their results are untouched
+    stamp = (out / "runs" / "toy" / "gnn-no-kg" / "seed-1" / "results.json").stat().st_mtime_ns
+    run_suite(suite, tmp_path / "results", log=lambda *a: None)
+    assert (out / "runs" / "toy" / "gnn-no-kg" / "seed-1" / "results.json").stat().st_mtime_ns == stamp
+
+
+def test_suite_is_also_an_experiment_config(suite_file):
+    cfg = load_experiment(suite_file)
+    assert cfg.model.dim == 8 and cfg.train.epochs == 3
+
+
+def test_bad_suites(tmp_path):
+    (tmp_path / "a.toml").write_text("[model]\ndim = 8\n")
+    with pytest.raises(KgrecError, match="no \\[bench\\] table"):
+        load_suite(tmp_path / "a.toml")
+    (tmp_path / "b.toml").write_text('[bench]\ndatasets = [{ name = "x", graph = "g" }]\n[[bench.models]]\nname = "m"\nkind = "magic"\n')
+    with pytest.raises(KgrecError, match="kind must be one of"):
+        load_suite(tmp_path / "b.toml")
+    (tmp_path / "c.toml").write_text('[bench]\ndatasets = [{ name = "x", graph = "g" }]\n[[bench.models]]\nname = "m"\n[bench.models.model]\nlayerz = 2\n')
+    with pytest.raises(KgrecError, match="layerz"):
+        load_suite(tmp_path / "c.toml")
