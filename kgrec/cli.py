@@ -96,8 +96,16 @@ def _format_metrics(metrics: dict, title: str) -> str:
 
 def cmd_train(args) -> int:
     from kgrec.config import load_experiment
-    from kgrec.runs import train_run
+    from kgrec.runs import resume_run, train_run
 
+    t0 = time.perf_counter()
+    if args.resume:
+        if args.config or args.graph or args.split_dir or args.epochs or args.seed is not None or args.device:
+            raise KgrecError("--resume continues a run exactly as it was configured: give only --run")
+        results = resume_run(Path(args.run))
+        return _print_results(results, args.run, t0)
+    if not args.graph:
+        raise KgrecError("--graph is required (or --resume to continue a killed run)")
     config = load_experiment(Path(args.config) if args.config else None)
     if args.epochs is not None:
         config.train.epochs = args.epochs
@@ -105,13 +113,16 @@ def cmd_train(args) -> int:
         config.train.seed = args.seed
     if args.device:
         config.train.device = args.device
-    t0 = time.perf_counter()
     results = train_run(Path(args.graph), config, Path(args.run), split_dir=Path(args.split_dir) if args.split_dir else None)
+    return _print_results(results, args.run, t0)
+
+
+def _print_results(results: dict, run: str, t0: float) -> int:
     print(_format_metrics(results["valid"], f"validation (selected epoch {results['best_epoch']} of {results['epochs_run']})"))
     print(_format_metrics(results["test"], "test (train and validation items masked)"))
     print(
         f"{results['seconds_per_epoch']:.2f}s per epoch on {results['device_name']}; "
-        f"run folder {args.run} ({time.perf_counter() - t0:.1f}s in all)"
+        f"run folder {run} ({time.perf_counter() - t0:.1f}s in all)"
     )
     return 0
 
@@ -192,13 +203,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_build)
 
     p = sub.add_parser("train", help="train and evaluate a model on a built graph")
-    p.add_argument("--graph", required=True, help="a graph folder written by `kgrec build`")
+    p.add_argument("--graph", help="a graph folder written by `kgrec build`")
     p.add_argument("--config", help="experiment config (experiments/NAME.toml); defaults otherwise")
     p.add_argument("--run", required=True, help="run folder to write, e.g. runs/NAME")
     p.add_argument("--split-dir", help="train on a fixed split (a folder with train.csv, valid.csv, test.csv)")
     p.add_argument("--epochs", type=int, help="override train.epochs")
     p.add_argument("--seed", type=int, help="override train.seed")
     p.add_argument("--device", help="override train.device (auto, cpu, cuda)")
+    p.add_argument("--resume", action="store_true", help="continue a killed run from its last checkpoint")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="full-ranking metrics of a finished run")
@@ -231,6 +243,10 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--cache", default="data/cache")
     f.add_argument("--force", action="store_true")
     f.set_defaults(func=cmd_data_fetch)
+
+    from kgrec.cli_analysis import register
+
+    register(sub)
     return parser
 
 

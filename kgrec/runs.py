@@ -115,6 +115,42 @@ def train_run(
     return fit(model, g, split, config, run_dir, device=device, generator=generator, progress=progress)
 
 
+def resume_run(run_dir: Path, *, progress: bool = True, log=print) -> dict:
+    """Continue a killed ``kgrec train`` from its last checkpoint (same config, split and graph).
+
+    On the CPU with the same seed the result equals that of an uninterrupted run: weights,
+    optimiser moments and random-number-generator states all come back from the checkpoint.
+    """
+    run_dir = Path(run_dir)
+    meta = _read_run_meta(run_dir)
+    if (run_dir / "results.json").is_file() and not (run_dir / "checkpoint").exists():
+        raise KgrecError("this run already finished (results.json is there); nothing to resume", path=run_dir)
+    config = load_experiment(run_dir / "config.toml")
+    kg = load_graph(Path(meta["graph"]))
+    device = resolve_device(config.train.device)
+    generator = seed_everything(config.train.seed, device)
+    split = read_split(run_dir / "split", kg.user_index, kg.item_index)
+    model, g = prepare_model(kg, config, split, device)
+    log(f"resuming {run_dir} on {device}")
+    return fit(model, g, split, config, run_dir, device=device, generator=generator, progress=progress, resume=True)
+
+
+def _read_run_meta(run_dir: Path) -> dict:
+    meta_path = run_dir / "run.json"
+    if not meta_path.is_file():
+        raise KgrecError("not a kgrec run folder (no run.json); train one with `kgrec train`", path=run_dir)
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise KgrecError(f"unreadable run.json ({e})", path=meta_path) from None
+    if meta.get("format") != "kgrec-run" or meta.get("format_version") != RUN_FORMAT_VERSION:
+        raise KgrecError(
+            f"run format version {meta.get('format_version')} is not supported (expects {RUN_FORMAT_VERSION})",
+            path=meta_path,
+        )
+    return meta
+
+
 @dataclass
 class TrainedRun:
     """A finished run, loaded for evaluation, recommendation and analysis."""
@@ -177,15 +213,7 @@ class TrainedRun:
 def load_run(run_dir: Path, device: str = "auto") -> TrainedRun:
     """Load a finished run (weights selected on validation) for evaluation or recommendation."""
     run_dir = Path(run_dir)
-    meta_path = run_dir / "run.json"
-    if not meta_path.is_file():
-        raise KgrecError("not a kgrec run folder (no run.json); train one with `kgrec train`", path=run_dir)
-    meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    if meta.get("format") != "kgrec-run" or meta.get("format_version") != RUN_FORMAT_VERSION:
-        raise KgrecError(
-            f"run format version {meta.get('format_version')} is not supported (expects {RUN_FORMAT_VERSION})",
-            path=meta_path,
-        )
+    meta = _read_run_meta(run_dir)
     if not (run_dir / "model.safetensors").is_file():
         raise KgrecError("the run has no model.safetensors: did its training finish?", path=run_dir)
     config = load_experiment(run_dir / "config.toml")

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from kgrec import __version__
@@ -30,6 +31,7 @@ from kgrec.graph.useritem import UserItemSets
 from kgrec.io import atomic_path, write_json
 from kgrec.models.graph_tensors import GraphTensors
 from kgrec.models.recommender import Recommender
+from kgrec.train.checkpoint import LoopState, load_checkpoint, save_checkpoint
 from kgrec.train.losses import bpr_loss, kg_link_loss, l2_regularisation, sampled_softmax_loss
 from kgrec.train.sampling import NodeTypeIndex, sample_negative_items, sample_tail_negatives
 
@@ -109,11 +111,14 @@ def fit(
     device: torch.device,
     generator: torch.Generator,
     progress: bool = True,
+    resume: bool = False,
 ) -> dict:
     """Train ``model`` on ``split.train``, select on ``split.valid``, report on ``split.test``.
 
     Writes ``metrics.jsonl`` (one line per evaluated epoch), ``model.safetensors`` (the
-    selected weights) and ``results.json`` into ``run_dir`` and returns the results.
+    weights selected so far, rewritten at every improvement), ``checkpoint/`` (after every
+    epoch, removed at the end) and ``results.json`` into ``run_dir``, and returns the results.
+    With ``resume`` the loop continues from ``checkpoint/``.
     """
     tc, ec = config.train, config.eval
     metric = _metric_name(ec.metric, ec.ks)
@@ -134,14 +139,28 @@ def fit(
     tail_index = NodeTypeIndex.from_node_type(g.node_type)
 
     metrics_path = run_dir / "metrics.jsonl"
-    metrics_path.write_text("")
-    best = {"epoch": -1, "value": -math.inf, "valid": {}}
-    best_state = None
-    waited = 0
-    epoch_times = []
-    start = time.perf_counter()
-    bar = tqdm(range(1, tc.epochs + 1), desc="train", unit="epoch", disable=None if progress else True, mininterval=1.0, dynamic_ncols=True)
+    checkpoint_dir = run_dir / "checkpoint"
+    if resume:
+        state = load_checkpoint(checkpoint_dir, model, optimizer, generator)
+        _truncate_metrics(metrics_path, state.epoch)
+    else:
+        state = LoopState()
+        metrics_path.write_text("")
+    start = time.perf_counter() - state.train_seconds
+    bar = tqdm(
+        range(state.epoch + 1, tc.epochs + 1),
+        desc="train",
+        unit="epoch",
+        initial=state.epoch,
+        total=tc.epochs,
+        disable=None if progress else True,
+        mininterval=1.0,
+        dynamic_ncols=True,
+    )
+    stop = state.waited >= tc.patience
     for epoch in bar:
+        if stop:
+            break
         model.train()
         t0 = time.perf_counter()
         order = torch.randperm(n_train, generator=generator, device=generator.device).to(device)
@@ -179,34 +198,34 @@ def fit(
         epoch_loss = float(total) / max(steps, 1)
         if not math.isfinite(epoch_loss):
             raise KgrecError(f"training diverged at epoch {epoch} (loss {epoch_loss}); lower train.lr")
-        epoch_times.append(time.perf_counter() - t0)
+        state.epoch_times.append(time.perf_counter() - t0)
+        state.epoch = epoch
 
-        if epoch % tc.eval_every and epoch != tc.epochs:
-            continue
-        valid = evaluate_sets(model, g, sets.valid, sets.train, ec.ks, ec.batch_size)
-        record = {"epoch": epoch, "loss": epoch_loss, "seconds": epoch_times[-1], **{f"valid_{k}": v for k, v in valid.items()}}
-        with metrics_path.open("a") as fh:
-            fh.write(json.dumps(record) + "\n")
-        if valid[metric] > best["value"]:
-            best = {"epoch": epoch, "value": valid[metric], "valid": valid}
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            waited = 0
-        else:
-            waited += 1
-        bar.set_postfix(loss=f"{epoch_loss:.4f}", **{f"valid_{metric}": f"{valid[metric]:.4f}", "best": best["epoch"]})
-        if waited >= tc.patience:
-            break
+        if epoch % tc.eval_every == 0 or epoch == tc.epochs:
+            valid = evaluate_sets(model, g, sets.valid, sets.train, ec.ks, ec.batch_size)
+            record = {"epoch": epoch, "loss": epoch_loss, "seconds": state.epoch_times[-1], **{f"valid_{k}": v for k, v in valid.items()}}
+            with metrics_path.open("a") as fh:
+                fh.write(json.dumps(record) + "\n")
+            if valid[metric] > state.best_value:
+                state.best_epoch, state.best_value, state.best_valid = epoch, valid[metric], valid
+                state.waited = 0
+                save_weights(model, run_dir / "model.safetensors")
+            else:
+                state.waited += 1
+            bar.set_postfix(loss=f"{epoch_loss:.4f}", **{f"valid_{metric}": f"{valid[metric]:.4f}", "best": state.best_epoch})
+            stop = state.waited >= tc.patience
+        state.train_seconds = time.perf_counter() - start
+        save_checkpoint(checkpoint_dir, model, optimizer, generator, state)
 
-    model.load_state_dict(best_state)
-    save_weights(model, run_dir / "model.safetensors")
+    model.load_state_dict(load_file(str(run_dir / "model.safetensors"), device=str(device)))
     test = evaluate_sets(model, g, sets.test, seen_at_test, ec.ks, ec.batch_size)
     results = {
-        "best_epoch": best["epoch"],
-        "epochs_run": epoch,
+        "best_epoch": state.best_epoch,
+        "epochs_run": state.epoch,
         "selection_metric": f"valid {metric}",
-        "valid": best["valid"],
+        "valid": state.best_valid,
         "test": test,
-        "seconds_per_epoch": sum(epoch_times) / len(epoch_times),
+        "seconds_per_epoch": sum(state.epoch_times) / max(len(state.epoch_times), 1),
         "train_seconds": time.perf_counter() - start,
         "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
@@ -215,7 +234,17 @@ def fit(
         "torch_version": torch.__version__,
     }
     write_json(run_dir / "results.json", results)
+    shutil.rmtree(checkpoint_dir, ignore_errors=True)  # the run is complete; weights stay
     return results
+
+
+def _truncate_metrics(path: Path, last_epoch: int) -> None:
+    """Drop metric lines written after the checkpoint (the epoch the kill interrupted)."""
+    if not path.is_file():
+        return
+    keep = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["epoch"] <= last_epoch]
+    with atomic_path(path) as tmp:
+        tmp.write_text("".join(line + "\n" for line in keep))
 
 
 def write_config(config: ExperimentConfig, run_dir: Path) -> None:
