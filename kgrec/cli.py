@@ -184,6 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kgrec", description="Knowledge-graph-centred recommendation with GNNs.")
     parser.add_argument("--version", action="version", version=f"kgrec {__import__('kgrec').__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
+    from kgrec.cli_export import register as register_export
+
+    register_export(sub)
 
     p = sub.add_parser("build", help="build a graph from interaction logs and RDF")
     p.add_argument("--spec", help="graph spec (graphs/NAME.toml); command-line options override it")

@@ -94,13 +94,13 @@ def build_graph(tables: SourceTables, name: str = "graph") -> KnowledgeGraph:
     # Node tables: original id, label, text.
     texts = tables.texts.drop_duplicates("node").set_index("node")
 
-    def node_table(ids: list[str], keys: list[str | None]) -> pd.DataFrame:
+    def node_table(ids: list[str], keys: list[str | None], with_iri: bool = False) -> pd.DataFrame:
         found = texts.reindex(pd.Index(keys, dtype=object))
 
         def clean(col: str) -> list[str | None]:
             return [v if isinstance(v, str) and v.strip() else None for v in found[col].tolist()]
 
-        return pd.DataFrame(
+        table = pd.DataFrame(
             {
                 "id": pd.Series(ids, dtype="string"),
                 # object dtype: pandas would otherwise turn the Nones into NaN
@@ -108,10 +108,13 @@ def build_graph(tables: SourceTables, name: str = "graph") -> KnowledgeGraph:
                 "text": pd.Series(clean("description"), dtype=object),
             }
         )
+        if with_iri:  # the RDF resource a user or item was matched to, for exports
+            table["iri"] = pd.Series(keys, dtype=object)
+        return table
 
     nodes = {
-        USER: node_table(user_ids, [tables.user_nodes.get(u) for u in user_ids]),
-        ITEM: node_table(item_ids, [tables.item_nodes.get(i) for i in item_ids]),
+        USER: node_table(user_ids, [tables.user_nodes.get(u) for u in user_ids], with_iri=True),
+        ITEM: node_table(item_ids, [tables.item_nodes.get(i) for i in item_ids], with_iri=True),
     }
     for t, keys in sorted(entity_keys.items()):
         nodes[t] = node_table(keys, keys)

@@ -86,7 +86,9 @@ def load_graph(folder: Path) -> KnowledgeGraph:
         data = HeteroData()
         for t, df in nodes.items():
             df["id"] = df["id"].astype("string")
-            for col in ("label", "text"):
+            for col in ("label", "text", "iri"):
+                if col not in df.columns:
+                    continue
                 df[col] = df[col].astype(object).where(df[col].notna(), None)
             data[t].num_nodes = len(df)
         behaviours = list(manifest["behaviours"])

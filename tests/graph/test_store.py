@@ -53,3 +53,10 @@ def test_failed_save_keeps_the_earlier_graph(tiny_tables, tmp_path, monkeypatch)
     monkeypatch.undo()
     assert load_graph(tmp_path / "g").manifest["name"] == "first"
     assert [p.name for p in tmp_path.iterdir()] == ["g"]
+
+
+def test_matched_iris_are_kept(tiny_tables, tmp_path):
+    save_graph(build_graph(tiny_tables), tmp_path / "g")
+    items = load_graph(tmp_path / "g").nodes["item"]
+    assert items["iri"].tolist()[:4] == [f"http://example.org/item/i{k}" for k in range(1, 5)]
+    assert items["iri"].tolist()[4] is None  # i5 matched no RDF resource
