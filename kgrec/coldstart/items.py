@@ -1,0 +1,335 @@
+"""Cold-start items: embed items that have a description and RDF triples but no interaction.
+
+A new item becomes a node of the trained graph (see :mod:`kgrec.coldstart.extend`): its
+layer-0 input is the trained text projection of its BERT encoding plus an ID part (the mean
+trained item ID embedding by default, or zero), its RDF triples become edges to the entities
+and items the trained graph already has, and the trained encoder propagates over the result.
+Only links to nodes that take part in message passing are kept: an entity the training graph
+left out (a leaf below ``kg_min_degree``) has an untrained ID embedding and would only add
+noise.
+
+Two front ends build the same :class:`ColdItems`: :func:`cold_items_from_rdf` (RDF files, for
+``kgrec add-items``) and :func:`cold_items_from_graph` (items cut out of a built graph, for the
+cold-start protocol).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+import rdflib
+import torch
+from torch import Tensor
+
+from kgrec.config import RdfSource, TextConfig
+from kgrec.errors import KgrecError
+from kgrec.graph.build import relation_name
+from kgrec.graph.container import ITEM, KnowledgeGraph
+from kgrec.ingest.knowledge import extract_knowledge
+from kgrec.ingest.rdf import parse_rdf
+from kgrec.ingest.sources import BuildReport
+from kgrec.models.graph_tensors import GraphTensors
+from kgrec.models.recommender import Recommender
+from kgrec.text.features import node_text
+
+from kgrec.coldstart.extend import NewEdges, extend_graph, mean_id_embedding, propagate, text_layer0
+
+#: How a new item's missing ID embedding is filled: the mean trained item ID embedding, or zero.
+ID_INITS = ("mean", "zero")
+LINK_COLUMNS = ["item", "relation", "node", "outgoing"]
+
+
+class Encoder(Protocol):
+    """Anything that turns texts into unit-length vectors (:class:`kgrec.text.TextEncoder`)."""
+
+    def encode(self, texts: list[str], progress: bool = True) -> np.ndarray: ...
+
+
+@dataclass
+class ColdItems:
+    """Items to add: ids, texts and links to nodes of the trained graph.
+
+    Attributes:
+        ids, labels, texts: one entry per new item; ``texts`` is what BERT encodes (None: none).
+        links: columns ``item`` (position in ``ids``), ``relation`` (a relation name of the
+            trained graph, read in the edge's direction), ``node`` (global index of the linked
+            node) and ``outgoing`` (True: ``item -> node``; False: ``node -> item``).
+        report: counts of what was kept and dropped, and why.
+    """
+
+    ids: list[str]
+    labels: list[str | None]
+    texts: list[str | None]
+    links: pd.DataFrame
+    report: Counter = field(default_factory=Counter)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def edges(self, first_node: int) -> NewEdges:
+        """The links as :class:`NewEdges`, new item ``k`` being node ``first_node + k``."""
+        items = (self.links["item"].to_numpy() + first_node).tolist()
+        nodes = self.links["node"].to_numpy().tolist()
+        out = self.links["outgoing"].to_numpy().tolist()
+        return NewEdges(
+            source=[i if o else n for i, n, o in zip(items, nodes, out)],
+            target=[n if o else i for i, n, o in zip(items, nodes, out)],
+            relation=self.links["relation"].tolist(),
+        )
+
+
+def encode_item_texts(texts: list[str | None], config: TextConfig, encoder: Encoder | None = None, device: str = "cpu") -> tuple[Tensor, Tensor]:
+    """BERT features of new items: ``(features [m, F], has_text [m])``, zero rows without text."""
+    if encoder is None:
+        from kgrec.text.encoder import TextEncoder
+
+        encoder = TextEncoder(
+            config.model, device=device, batch_size=config.batch_size, max_length=config.max_length,
+            cache_dir=Path(config.cache_dir) if config.cache_dir else None,
+        )
+    has_text = np.array([t is not None for t in texts], dtype=bool)
+    present = [t for t in texts if t is not None]
+    rows = encoder.encode(present, progress=False) if present else np.zeros((0, 1), dtype=np.float32)
+    dim = rows.shape[1] if present else getattr(encoder, "dim", 1)
+    features = np.zeros((len(texts), dim), dtype=np.float32)
+    if present:
+        features[has_text] = rows
+    return torch.from_numpy(features), torch.from_numpy(has_text)
+
+
+@dataclass
+class EmbeddedItems:
+    """The graph after adding cold items, and where they are."""
+
+    graph: GraphTensors
+    layer0: Tensor
+    embeddings: Tensor
+    nodes: Tensor
+    """Global node indices of the new items, in the order of :attr:`ColdItems.ids`."""
+
+
+def embed_items(
+    model: Recommender,
+    g: GraphTensors,
+    x0: Tensor,
+    items: ColdItems,
+    features: Tensor | None,
+    has_text: Tensor | None,
+    *,
+    id_init: str = "mean",
+) -> EmbeddedItems:
+    """Append ``items`` to graph ``g`` (layer-0 ``x0``) and propagate with the trained encoder.
+
+    Args:
+        model: the trained recommender (its text projection, ID table and encoder are used).
+        g, x0: the graph to extend and its layer-0 embeddings (the trained graph and
+            :func:`~kgrec.coldstart.extend.layer0`, or an already extended one).
+        features, has_text: BERT features of the new items (:func:`encode_item_texts`).
+        id_init: ``"mean"`` (the mean trained item ID embedding) or ``"zero"``.
+    """
+    if id_init not in ID_INITS:
+        raise KgrecError(f"unknown id_init {id_init!r} (choose {' or '.join(ID_INITS)})")
+    m = len(items)
+    device = x0.device
+    new = torch.zeros(m, x0.size(1), device=device)
+    if features is not None and model.node_input.text_projection is not None:
+        projected = text_layer0(model, features.to(device))
+        mask = has_text.to(device) if has_text is not None else torch.ones(m, dtype=torch.bool, device=device)
+        new = new + projected * mask.unsqueeze(1)
+    if id_init == "mean":
+        new = new + mean_id_embedding(model, g.num_users, g.num_users + g.num_items).to(device)
+    g_ext = extend_graph(g, torch.full((m,), 1, dtype=torch.long), items.edges(g.num_nodes), features, has_text)
+    x0_ext = torch.cat([x0, new])
+    z = propagate(model, g_ext, x0_ext)
+    nodes = torch.arange(g.num_nodes, g.num_nodes + m)
+    return EmbeddedItems(g_ext, x0_ext, z, nodes)
+
+
+# --------------------------------------------------------------------------- front ends
+def _message_degree(g: GraphTensors) -> np.ndarray:
+    return torch.bincount(g.edge_index[0].cpu(), minlength=g.num_nodes).numpy()
+
+
+def _tail(iri: str) -> str:
+    return re.split(r"[/#]", iri.rstrip("/#"))[-1]
+
+
+def cold_items_from_rdf(
+    paths: list[Path],
+    kg: KnowledgeGraph,
+    g: GraphTensors,
+    *,
+    item_ids: list[str] | None = None,
+    item_iri: str | None = None,
+    rdf: RdfSource | None = None,
+    known_ids: set[str] | None = None,
+) -> ColdItems:
+    """New items described by RDF files, linked to the nodes of the trained graph.
+
+    Which resources are new items: with ``item_ids``, those (their IRI from the ``item_iri``
+    template, else the resource whose IRI ends in ``/id`` or ``#id``); without, every resource
+    that has a label or a description, is not a node of the graph and whose IRI tail is not an
+    existing item id. Item ids are the template's ``{id}`` or the IRI tail.
+
+    Triples between a new item and a node of the training graph (an entity by IRI, an item by
+    id) become links, when the predicate is a relation of the graph and the node takes part in
+    message passing; the rest are counted in :attr:`ColdItems.report`.
+
+    Raises:
+        KgrecError: unreadable RDF, a requested item the RDF does not describe, an id that is
+            already an item, or no new item at all.
+    """
+    rdf = rdf or RdfSource()
+    graph = rdflib.Graph()
+    for path in paths:
+        parse_rdf(Path(path), rdf.format, into=graph)
+    triples, texts, _ = extract_knowledge(graph, rdf, BuildReport())
+    existing = set(kg.item_index) | set(known_ids or ())
+    offsets = kg.node_offsets()
+    entity_node = {}
+    for t in kg.node_types[2:]:
+        for k, iri in enumerate(kg.nodes[t]["id"].tolist()):
+            entity_node[iri] = offsets[t] + k
+    subjects = {str(s) for s in graph.subjects(unique=True) if isinstance(s, rdflib.URIRef)}
+    report: Counter = Counter()
+
+    def id_of(iri: str) -> str:
+        if item_iri:
+            prefix, _, suffix = item_iri.partition("{id}")
+            if iri.startswith(prefix) and iri.endswith(suffix):
+                return iri[len(prefix) : len(iri) - len(suffix)]
+        return _tail(iri)
+
+    if item_ids is not None:
+        iris = []
+        for item in item_ids:
+            if item_iri:
+                iri = item_iri.replace("{id}", item)
+                if iri not in subjects:
+                    raise KgrecError(f"the RDF says nothing about item {item!r} ({iri})", path=paths[0])
+            else:
+                found = sorted(s for s in subjects if _tail(s) == item)
+                if len(found) != 1:
+                    what = "no resource" if not found else f"{len(found)} resources ({', '.join(found[:3])})"
+                    raise KgrecError(
+                        f"item {item!r}: {what} of the RDF has an IRI ending in '/{item}' or '#{item}'; "
+                        "name the IRI pattern with --item-iri", path=paths[0],
+                    )
+                iri = found[0]
+            iris.append(iri)
+    else:
+        described = texts["node"].tolist()
+        iris = [n for n in described if n not in entity_node and id_of(n) not in existing]
+        skipped = sum(1 for n in described if n not in iris)
+        if skipped:
+            report["described resources already in the graph (skipped)"] += skipped
+    ids = [id_of(i) for i in iris]
+    clash = [i for i in ids if i in existing]
+    if clash:
+        raise KgrecError(f"item id(s) already in the run: {', '.join(clash[:5])}; new items need new ids", path=paths[0])
+    if not iris:
+        raise KgrecError("the RDF describes no new item (a resource with a label or description that is not yet in the graph)", path=paths[0])
+
+    position = {iri: k for k, iri in enumerate(iris)}
+    item_node = {iid: offsets[ITEM] + k for iid, k in kg.item_index.items()}
+    degree = _message_degree(g)
+    relation_of = {iri: name for name, iri in kg.relations.items()}
+    known_relations = set(g.relation_names)
+    type_of_node = _node_type_lookup(kg)
+    rows = []
+    for head, pred, tail in triples.itertuples(index=False):
+        head, pred, tail = str(head), str(pred), str(tail)
+        for new_end, other, outgoing in ((head, tail, True), (tail, head, False)):
+            if new_end not in position:
+                continue
+            node = entity_node.get(other)
+            if node is None and other not in position:
+                node = item_node.get(id_of(other))
+            if node is None:
+                report["triples to nodes the graph does not have"] += 1
+                continue
+            name = relation_of.get(pred, relation_name(pred))
+            other_type = type_of_node(node)
+            label = f"{ITEM}:{name}:{other_type}" if outgoing else f"{other_type}:{name}:{ITEM}"
+            if label not in known_relations:
+                report["triples whose relation the trained graph does not have"] += 1
+            elif degree[node] == 0:
+                report["triples to nodes left out of message passing"] += 1
+            else:
+                rows.append((position[new_end], label, node, outgoing))
+                report["links kept"] += 1
+    text_of = texts.set_index("node")
+    labels, item_texts = [], []
+    for iri in iris:
+        label = text_of.at[iri, "label"] if iri in text_of.index else None
+        description = text_of.at[iri, "description"] if iri in text_of.index else None
+        labels.append(label)
+        item_texts.append(node_text(label, description))
+    links = pd.DataFrame(rows, columns=LINK_COLUMNS).drop_duplicates(ignore_index=True)
+    return ColdItems(ids, labels, item_texts, links, report)
+
+
+def _node_type_lookup(kg: KnowledgeGraph):
+    """Global node index -> node type name."""
+    offsets = kg.node_offsets()
+    starts = np.array([offsets[t] for t in kg.node_types])
+    names = kg.node_types
+
+    def lookup(node: int) -> str:
+        return names[int(np.searchsorted(starts, node, side="right")) - 1]
+
+    return lookup
+
+
+def cold_items_from_graph(full: KnowledgeGraph, items: list[int], warm: KnowledgeGraph, g: GraphTensors) -> ColdItems:
+    """Items of a built graph (``full``), as cold items for a model trained on ``warm``.
+
+    ``warm`` is ``full`` without those items (:func:`kgrec.coldstart.protocol.drop_items`):
+    the items' knowledge edges in ``full`` become links to the same entities (matched by
+    type and IRI) and items (matched by id) of ``warm``. Interactions are not looked at.
+    """
+    offsets_full, offsets_warm = full.node_offsets(), warm.node_offsets()
+    position = {offsets_full[ITEM] + i: k for k, i in enumerate(items)}
+    warm_node: dict[tuple[str, str], int] = {}
+    for t in warm.node_types[1:]:
+        for k, key in enumerate(warm.nodes[t]["id"].tolist()):
+            warm_node[(t, key)] = offsets_warm[t] + k
+    degree = _message_degree(g)
+    known_relations = set(g.relation_names)
+    report: Counter = Counter()
+    rows = []
+    for src_t, rel, dst_t in full.knowledge_edge_types():
+        if ITEM not in (src_t, dst_t):
+            continue
+        ei = full.data[src_t, rel, dst_t].edge_index
+        label = f"{src_t}:{rel}:{dst_t}"
+        src_ids = full.nodes[src_t]["id"].to_numpy()
+        dst_ids = full.nodes[dst_t]["id"].to_numpy()
+        for s, d in ei.t().tolist():
+            for new_end, other_t, other, outgoing in (
+                (offsets_full[src_t] + s, dst_t, dst_ids[d], True),
+                (offsets_full[dst_t] + d, src_t, src_ids[s], False),
+            ):
+                if new_end not in position:
+                    continue
+                node = warm_node.get((other_t, other))
+                if node is None:
+                    report["links to other held-out items (dropped)"] += 1
+                elif label not in known_relations:
+                    report["links whose relation the trained graph does not have"] += 1
+                elif degree[node] == 0:
+                    report["links to nodes left out of message passing"] += 1
+                else:
+                    rows.append((position[new_end], label, node, outgoing))
+                    report["links kept"] += 1
+    frame = full.nodes[ITEM].iloc[items]
+    labels = frame["label"].tolist()
+    texts = [node_text(lab, desc) for lab, desc in zip(labels, frame["text"].tolist())]
+    links = pd.DataFrame(rows, columns=LINK_COLUMNS).drop_duplicates(ignore_index=True)
+    return ColdItems(frame["id"].astype(str).tolist(), labels, texts, links, report)

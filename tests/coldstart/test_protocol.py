@@ -1,0 +1,78 @@
+"""The cold-start-item protocol: items held out with all their interactions, then ranked."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from kgrec.coldstart.protocol import choose_cold_items, drop_items, run_cold_start
+from kgrec.config import ExperimentConfig, ModelConfig, TrainConfig
+from kgrec.errors import KgrecError
+from kgrec.graph.build import build_graph
+from kgrec.graph.store import load_graph, save_graph
+
+
+
+@pytest.fixture(scope="module")
+def tiny_kg(tiny_helper):
+    return build_graph(tiny_helper.tiny_tables(), name="tiny")
+
+
+def test_choose_cold_items_is_a_seeded_fraction(tiny_kg):
+    a = choose_cold_items(tiny_kg, 0.25, seed=1)
+    assert len(a) == round(0.25 * tiny_kg.num_items) and a == sorted(set(a))
+    assert a == choose_cold_items(tiny_kg, 0.25, seed=1) and a != choose_cold_items(tiny_kg, 0.25, seed=2)
+    with pytest.raises(KgrecError, match="fraction"):
+        choose_cold_items(tiny_kg, 1.5)
+
+
+def test_drop_items_removes_items_interactions_and_edges(tiny_kg, tmp_path):
+    cold = [0, 3]
+    gone = set(tiny_kg.nodes["item"]["id"].iloc[cold])
+    warm = drop_items(tiny_kg, cold)
+    assert warm.num_items == tiny_kg.num_items - 2 and not gone & set(warm.nodes["item"]["id"])
+    assert warm.num_users == tiny_kg.num_users
+    assert len(warm.interactions) == (~tiny_kg.interactions["item"].isin(cold)).sum()
+    assert warm.interactions["item"].max() < warm.num_items
+    # the same (user id, item id) pairs survive
+    ids = tiny_kg.nodes["item"]["id"].to_numpy()
+    wids = warm.nodes["item"]["id"].to_numpy()
+    before = {(u, ids[i]) for u, i in zip(tiny_kg.interactions["user"], tiny_kg.interactions["item"]) if ids[i] not in gone}
+    assert before == {(u, wids[i]) for u, i in zip(warm.interactions["user"], warm.interactions["item"])}
+    for et in warm.data.edge_types:
+        ei = warm.data[et].edge_index
+        for row, t in ((0, et[0]), (1, et[2])):
+            assert ei.size(1) == 0 or int(ei[row].max()) < len(warm.nodes[t])
+    genre_edges = warm.data["item", "genre", "Genre"].edge_index.size(1)
+    assert genre_edges == tiny_kg.data["item", "genre", "Genre"].edge_index.size(1) - 2
+    save_graph(warm, tmp_path / "warm")  # it is a valid graph
+    assert load_graph(tmp_path / "warm").num_items == warm.num_items
+
+
+def test_protocol_end_to_end(tiny_kg, tiny_helper, tmp_path):
+    save_graph(tiny_kg, tmp_path / "graph")
+    config = ExperimentConfig(
+        model=ModelConfig(dim=16, layers=2, use_text=False),
+        train=TrainConfig(epochs=6, batch_size=64, lr=0.02, patience=6, device="cpu"),
+    )
+    config.text.enabled = False
+    enc = tiny_helper.HashingEncoder()
+    result = run_cold_start(tmp_path / "graph", config, tmp_path / "work", fraction=0.25, seed=3, encoder=enc, progress=False, log=lambda *_: None)
+    table = result.table
+    assert {"kgrec (cold items, mean ID)", "text-only (BERT cosine)", "popularity (KG neighbours)", "random"} <= set(table.index)
+    assert ((table["recall@20"] >= 0) & (table["recall@20"] <= 1)).all()
+    assert (table["num_users"] == table["num_users"].iloc[0]).all() and table["num_users"].iloc[0] > 0
+    # 4 cold items only: every method finds every truth item within 20
+    assert np.allclose(table["recall@20"], 1.0)
+    saved = json.loads((tmp_path / "work" / "cold_start.json").read_text())
+    assert saved["details"]["cold_items"] == 4 and "whole_catalogue" in saved
+    warm = load_graph(tmp_path / "work" / "graph")
+    held = set(tiny_kg.nodes["item"]["id"].iloc[choose_cold_items(tiny_kg, 0.25, seed=3)])
+    assert not held & set(warm.nodes["item"]["id"])  # the model never saw the cold items
+    # a second call reuses the warm run (no training) and gives the same table
+    again = run_cold_start(tmp_path / "graph", config, tmp_path / "work", fraction=0.25, seed=3, encoder=enc, progress=False, log=lambda *_: None)
+    assert again.table.equals(table)
+    with pytest.raises(KgrecError, match="other held-out items"):
+        run_cold_start(tmp_path / "graph", config, tmp_path / "work", fraction=0.25, seed=4, encoder=enc, progress=False, log=lambda *_: None)

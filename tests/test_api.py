@@ -1,0 +1,128 @@
+"""The Python API (kgrec.api) and the analysis subcommands, on tiny runs made in tmp_path."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+
+from kgrec.api import Run, load_run
+from kgrec.errors import KgrecError
+
+_spec = importlib.util.spec_from_file_location("kgrec_tests_tiny_run", Path(__file__).parent / "coldstart" / "tiny_run.py")
+tiny = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(tiny)
+
+NEW = """<http://example.org/item/n1> <http://www.w3.org/2000/01/rdf-schema#label> "New comedy" ;
+    <http://schema.org/description> "A comedy film." ; <http://schema.org/genre> <http://example.org/genre/comedy> .
+"""
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    return tiny.train_tiny(tmp_path_factory.mktemp("api-run"))
+
+
+def test_recommend_matches_the_trained_run(trained):
+    run = Run(trained, added_items=False)
+    ours = run.recommend(["u0", "u5"], k=4)
+    theirs = trained.recommend(["u0", "u5"], k=4)
+    assert ours[["user", "item", "rank"]].equals(theirs[["user", "item", "rank"]])
+    assert ours["score"].to_numpy() == pytest.approx(theirs["score"].to_numpy(), abs=1e-5)
+    with pytest.raises(KgrecError, match="unknown user"):
+        run.recommend(["nobody"])
+
+
+def test_explain_similar_bundles(trained):
+    run = Run(trained, added_items=False)
+    exps = run.explain("u0", k=2, paths=2)
+    assert [e.rank for e in exps] == [1, 2] and all(e.paths for e in exps)
+    sim = run.similar("m0", k=3)
+    assert list(sim.columns) == ["item", "label", "rank", "score"] and "m0" not in set(sim["item"])
+    assert all(int(i[1:]) % 2 == 0 for i in sim["item"])  # comedies are like comedies
+    bundles = run.bundles("m0", k=3)
+    assert list(bundles.columns) == ["item", "label", "together", "lift", "confidence"] and len(bundles)
+    with pytest.raises(KgrecError, match="unknown item"):
+        run.similar("zzz")
+
+
+def test_cold_users_from_items_and_text(trained):
+    run = Run(trained, added_items=False)
+    recs = run.recommend_for_items(["m1", "m3"], k=3)
+    assert not {"m1", "m3"} & set(recs["item"]) and all(int(i[1:]) % 2 == 1 for i in recs["item"])
+    by_text = run.recommend_for_text("a drama film", k=3, encoder=tiny.HashingEncoder())
+    assert len(by_text) == 3 and all(int(i[1:]) % 2 == 1 for i in by_text["item"])
+    with pytest.raises(KgrecError, match="empty"):
+        run.recommend_for_text("  ", encoder=tiny.HashingEncoder())
+
+
+def test_added_items_are_recommended_saved_and_reloaded(trained, tmp_path):
+    (tmp_path / "new.ttl").write_text(NEW)
+    run = Run(trained, added_items=False)
+    cold = run.add_items([tmp_path / "new.ttl"], save=True, encoder=tiny.HashingEncoder())
+    assert cold.ids == ["n1"] and run.item_ids[-1] == "n1"
+    recs = run.recommend(None, k=20)
+    comedy_fans = recs[recs["user"].isin([f"u{u}" for u in range(0, 24, 2)]) & (recs["item"] == "n1")]
+    drama_fans = recs[recs["user"].isin([f"u{u}" for u in range(1, 24, 2)]) & (recs["item"] == "n1")]
+    assert len(comedy_fans) == len(drama_fans) == 12  # recommendable to everyone...
+    assert comedy_fans["score"].mean() > drama_fans["score"].mean()  # ...and liked by comedy fans
+    assert run.similar("n1", k=1)["item"].iloc[0] in {f"m{i}" for i in range(0, 16, 2)}
+    assert run.explain("u0", item="n1", paths=1)[0].paths[0].kind == "knowledge"
+    assert (trained.run_dir / "added_items" / "items.csv").is_file()
+    again = Run(trained)  # what load_run does: the saved items come back, same embeddings
+    assert again.item_ids == run.item_ids
+    assert torch.allclose(again.item_embeddings(), run.item_embeddings(), atol=1e-5)
+    with pytest.raises(KgrecError, match="already in the run"):
+        again.add_items([tmp_path / "new.ttl"], items=["n1"], encoder=tiny.HashingEncoder())
+
+
+# --------------------------------------------------------------------------- on disk, via the CLI
+@pytest.fixture(scope="module")
+def disk_run(tmp_path_factory):
+    """A run folder trained by kgrec.runs.train_run, text features off (no text model needed)."""
+    from kgrec.config import ExperimentConfig, ModelConfig, TrainConfig
+    from kgrec.graph.build import build_graph
+    from kgrec.graph.store import save_graph
+    from kgrec.runs import train_run
+
+    folder = tmp_path_factory.mktemp("disk")
+    save_graph(build_graph(tiny.tiny_tables(), name="tiny"), folder / "graph")
+    config = ExperimentConfig(model=ModelConfig(dim=16, layers=2, use_text=False), train=TrainConfig(epochs=5, batch_size=64, lr=0.02, device="cpu"))
+    config.text.enabled = False
+    train_run(folder / "graph", config, folder / "run", progress=False, log=lambda *_: None)
+    return folder / "run"
+
+
+def _cli(argv: list[str]) -> int:
+    from kgrec.cli_analysis import register
+
+    parser = argparse.ArgumentParser(prog="kgrec")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+def test_cli_explain_similar_new_user(disk_run, capsys, tmp_path):
+    assert _cli(["explain", "--run", str(disk_run), "--user", "u0", "--k", "2", "--png", str(tmp_path / "u0.png"), "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "1. Movie" in out and "user u0 --click--> " in out and (tmp_path / "u0.png").read_bytes()[:4] == b"\x89PNG"
+    assert _cli(["similar", "--run", str(disk_run), "--item", "m0", "--k", "3", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "more like this" in out and "often taken together" in out
+    assert _cli(["new-user", "--run", str(disk_run), "--liked", "m0,m2", "--k", "3", "--device", "cpu"]) == 0
+    assert "top 3 for a new user" in capsys.readouterr().out
+    with pytest.raises(KgrecError, match="either --text"):
+        _cli(["new-user", "--run", str(disk_run), "--device", "cpu"])
+
+
+def test_cli_add_items_then_load_run_sees_them(disk_run, capsys, tmp_path):
+    (tmp_path / "new.ttl").write_text(NEW)
+    assert _cli(["add-items", "--run", str(disk_run), "--rdf", str(tmp_path / "new.ttl"), "--users", "u0", "--k", "20", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "1 item(s) embedded without retraining: n1" in out and "<- new" in out
+    run = load_run(disk_run, device="cpu")
+    assert "n1" in run.item_ids and "n1" in set(run.recommend(["u0"], k=20)["item"])
+    assert "n1" not in load_run(disk_run, device="cpu", added_items=False).item_ids
