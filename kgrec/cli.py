@@ -44,6 +44,8 @@ def _spec_from_args(args) -> "GraphSpec":
         spec.interactions.rating_threshold = args.rating_threshold
     if args.format:
         spec.interactions.format = args.format
+    if args.delimiter:
+        spec.interactions.delimiter = "\t" if args.delimiter in ("\\t", "tab") else args.delimiter
     for mapping in args.column or []:
         field, _, column = mapping.partition("=")
         attr = f"{field}_column"
@@ -59,10 +61,11 @@ def _spec_from_args(args) -> "GraphSpec":
 
 def cmd_build(args) -> int:
     from kgrec.graph.build import build_graph
-    from kgrec.graph.store import save_graph
+    from kgrec.graph.store import check_replaceable, save_graph
     from kgrec.ingest import ingest
 
     t0 = time.perf_counter()
+    check_replaceable(Path(args.out))  # before any work: never overwrite a user's folder
     if args.recbole or args.kgat:
         from kgrec.ingest import read_kgat, read_recbole
 
@@ -192,6 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--spec", help="graph spec (graphs/NAME.toml); command-line options override it")
     p.add_argument("--interactions", help="interaction log: CSV, TSV, Parquet or JSONL")
     p.add_argument("--format", help="format of the log when its extension does not say (csv, tsv, parquet, jsonl)")
+    p.add_argument("--delimiter", help="field delimiter of a text log (e.g. ';', or 'tab')")
     p.add_argument("--column", action="append", metavar="FIELD=NAME", help="map a log column, e.g. user=customer_id (repeatable)")
     p.add_argument("--rating-threshold", type=float, help="implicit feedback: keep rows with rating >= this (default: every row)")
     p.add_argument("--rdf", action="append", metavar="FILE", help="RDF about items (repeatable)")

@@ -65,8 +65,10 @@ def build_graph(tables: SourceTables, name: str = "graph") -> KnowledgeGraph:
         name: the graph's name, recorded in the manifest.
     """
     inter = tables.interactions
-    user_ids = pd.unique(inter["user"]).tolist()
-    item_ids = pd.unique(inter["item"]).tolist()
+    # factorize numbers ids in order of first appearance, several times faster than a dict map
+    user_codes, user_uniques = pd.factorize(inter["user"])
+    item_codes, item_uniques = pd.factorize(inter["item"])
+    user_ids, item_ids = list(user_uniques), list(item_uniques)
     user_idx = {u: i for i, u in enumerate(user_ids)}
     item_idx = {it: i for i, it in enumerate(item_ids)}
 
@@ -122,8 +124,8 @@ def build_graph(tables: SourceTables, name: str = "graph") -> KnowledgeGraph:
     # Interactions with integer indices.
     interactions = pd.DataFrame(
         {
-            "user": inter["user"].map(user_idx).to_numpy(np.int64),
-            "item": inter["item"].map(item_idx).to_numpy(np.int64),
+            "user": user_codes.astype(np.int64),
+            "item": item_codes.astype(np.int64),
             "event": inter["event"].astype(str).to_numpy(),
             "rating": inter["rating"].astype(float).to_numpy(),
             "timestamp": inter["timestamp"].astype(float).to_numpy(),

@@ -34,9 +34,33 @@ def _edge_file(et: tuple[str, str, str]) -> str:
     return f"{et[0]}__{et[1]}__{et[2]}.parquet"
 
 
-def save_graph(kg: KnowledgeGraph, folder: Path) -> Path:
-    """Write ``kg`` to ``folder`` atomically and return the folder."""
+def check_replaceable(folder: Path) -> None:
+    """Refuse to overwrite anything but an empty folder or a graph kgrec wrote itself."""
     folder = Path(folder)
+    if not folder.exists():
+        return
+    if folder.is_dir() and not any(folder.iterdir()):
+        return
+    manifest = folder / "manifest.json"
+    try:
+        is_graph = folder.is_dir() and json.loads(manifest.read_text(encoding="utf-8")).get("format") == "kgrec-graph"
+    except (OSError, ValueError, AttributeError):
+        is_graph = False
+    if not is_graph:
+        raise KgrecError(
+            "exists and is not a kgrec graph; kgrec replaces only graphs it wrote: choose another --out",
+            path=folder,
+        )
+
+
+def save_graph(kg: KnowledgeGraph, folder: Path) -> Path:
+    """Write ``kg`` to ``folder`` atomically and return the folder.
+
+    An earlier graph there is replaced whole (and stays untouched if writing fails); any other
+    existing folder or file is refused.
+    """
+    folder = Path(folder)
+    check_replaceable(folder)
     manifest = dict(kg.manifest)
     with atomic_folder(folder) as tmp:
         (tmp / "nodes").mkdir()

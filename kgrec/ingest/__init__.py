@@ -11,6 +11,8 @@ dropped, and why.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import rdflib
 
 from kgrec.config import GraphSpec
@@ -62,10 +64,10 @@ def ingest(spec: GraphSpec) -> SourceTables:
             inputs=inputs,
         )
 
-    graph = rdflib.Graph()
+    graph: rdflib.Graph | None = None  # the first file's own graph; later files are merged into it
     rdf_paths = [spec.resolve(p) for p in rdf.paths]
     for path in rdf_paths:
-        parse_rdf(path, rdf.format, into=graph)
+        graph = parse_rdf(path, rdf.format, into=graph, lenient=spec.lenient, report=report)
     inputs["rdf"] = [str(p) for p in rdf_paths]
     if rdf.link is not None:
         inputs["link"] = [str(spec.resolve(rdf.link))]
@@ -78,7 +80,9 @@ def ingest(spec: GraphSpec) -> SourceTables:
     report.add("items", ITEMS_WITHOUT_RDF, len(items) - matched)
     report.note(f"{matched:,} of {len(items):,} items matched to RDF resources")
     if matched == 0:
-        raise KgrecError(_no_match_message(items, rdf, resources))
+        log_name = Path(inputs["interactions"][0]).name
+        rdf_names = ", ".join(p.name for p in rdf_paths)
+        raise KgrecError(_no_match_message(items, rdf, resources, log_name, rdf_names))
 
     user_nodes: dict[str, str] = {}
     if rdf.user_iri is not None:
@@ -105,7 +109,7 @@ def ingest(spec: GraphSpec) -> SourceTables:
     )
 
 
-def _no_match_message(items: list[str], rdf, resources: set[str]) -> str:
+def _no_match_message(items: list[str], rdf, resources: set[str], log_name: str, rdf_names: str) -> str:
     example_items = ", ".join(repr(i) for i in items[:3])
     example_iris = ", ".join(sorted(resources)[:3]) or "(none)"
     if rdf.item_iri is not None:
@@ -119,6 +123,6 @@ def _no_match_message(items: list[str], rdf, resources: set[str]) -> str:
             "--link (a file of item id, IRI pairs, rdf.link)"
         )
     return (
-        f"the interaction log and the RDF share no item: {how}. "
+        f"the interaction log ({log_name}) and the RDF ({rdf_names}) share no item: {how}. "
         f"Items look like {example_items}; RDF resources look like {example_iris}"
     )

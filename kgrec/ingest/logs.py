@@ -9,6 +9,12 @@ researcher with a 50-million-row log wants to know *how much* was wrong, not to 
 Rows that are fine but not wanted (below the rating threshold, an unselected event, a repeat of
 an earlier (user, item, event)) are always dropped and counted, in both modes.
 
+Before pandas sees a CSV or TSV log, :func:`kgrec.ingest.textscan.scan_lines` reads its bytes
+in bounded blocks and finds the lines that cannot be records at all: invalid UTF-8, a NUL byte,
+a line longer than :data:`~kgrec.ingest.textscan.MAX_LINE_BYTES` (a file that is binary
+altogether is refused at once). JSONL lines get the same checks one by one, read with a
+bounded ``readline``. So memory stays bounded by the chunk size, whatever the file holds.
+
 Line numbers are 1-based lines of the file, the header being line 1 for CSV/TSV. (A quoted
 field that spans several lines shifts the numbers after it; such logs are rare.) Parquet has no
 lines, so its records are named by row number.
@@ -16,10 +22,12 @@ lines, so its records are named by row number.
 
 from __future__ import annotations
 
-import gzip
+import csv
 import json
 import re
 import warnings
+import zlib
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,6 +37,17 @@ import pandas as pd
 from kgrec.config import InteractionSource
 from kgrec.errors import KgrecError
 from kgrec.ingest.sources import INTERACTION_COLUMNS, BuildReport
+from kgrec.ingest.textscan import (
+    LINE_TOO_LONG,
+    LineProblem,
+    MAX_LINE_BYTES,
+    NOT_UTF8,
+    NUL_BYTE,
+    check_not_binary,
+    open_bytes,
+    read_block,
+    scan_lines,
+)
 
 #: Format name -> file extensions (each text format may also end in ``.gz``).
 FORMAT_EXTENSIONS: dict[str, tuple[str, ...]] = {
@@ -52,6 +71,7 @@ BAD_TIMESTAMP = "bad timestamp"
 WRONG_FIELDS = "wrong number of fields"
 BAD_JSON = "malformed JSON"
 NOT_OBJECT = "not a JSON object"
+BAD_ESCAPE = "invalid Unicode escape"
 # Reasons a good record is not kept (never an error).
 NOT_SELECTED = "event not selected"
 BELOW_THRESHOLD = "below rating threshold"
@@ -94,6 +114,7 @@ def read_interactions(
     lenient: bool,
     base_dir: str | Path | None = None,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    max_line_bytes: int = MAX_LINE_BYTES,
 ) -> pd.DataFrame:
     """Read an interaction log into a table with columns :data:`INTERACTION_COLUMNS`.
 
@@ -103,6 +124,7 @@ def read_interactions(
         lenient: drop bad records (counted) instead of raising at the first one.
         base_dir: folder a relative ``source.path`` is resolved against.
         chunk_rows: records per chunk; bounds the memory used on large logs.
+        max_line_bytes: a longer line of a text log is a bad record (:data:`LINE_TOO_LONG`).
 
     Returns:
         ``user``, ``item``, ``event`` (str), ``rating`` and ``timestamp`` (float, NaN when
@@ -118,10 +140,12 @@ def read_interactions(
     path = Path(source.path)
     if base_dir is not None and not path.is_absolute():
         path = Path(base_dir) / path
+    if path.is_dir():
+        raise KgrecError("is a folder; give the interaction log file itself", path=path)
     if not path.is_file():
         raise KgrecError("interaction log not found", path=path)
     fmt = detect_format(path, source.format)
-    chunks = _READERS[fmt](path, source, lenient, report, chunk_rows)
+    chunks = _READERS[fmt](path, source, lenient, report, chunk_rows, max_line_bytes)
     try:
         kept = [_check_chunk(raw, lines, unit, path, source, lenient, report) for raw, lines, unit in chunks]
     except UnicodeDecodeError as e:
@@ -251,6 +275,9 @@ def _is_missing(value) -> bool:
 def _ids(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Ids as stripped strings (NaN when empty or missing) and a mask of unusable values.
 
+    Text holding a NUL character is unusable (the byte scan keeps NULs out of CSV and JSONL
+    lines, but Parquet strings and JSON ``\\u0000`` escapes can still carry one).
+
     Integers (e.g. a Parquet int64 column, a JSON number) become their decimal text; floats
     that hold whole numbers too, because a numeric column with gaps is read as float. Anything
     else that is not text (a fraction, a boolean, a list) is unusable.
@@ -265,7 +292,8 @@ def _ids(values: pd.Series) -> tuple[pd.Series, pd.Series]:
         return text, values.notna() & ~whole
     if pd.api.types.is_string_dtype(values) and not pd.api.types.is_object_dtype(values):
         text = values.str.strip()
-        return text.where(text != ""), invalid
+        nul = text.str.contains("\x00", regex=False).fillna(False).astype(bool)  # e.g. Parquet
+        return text.where((text != "") & ~nul), nul
 
     # mixed Python values (JSON records, categorical columns): decide value by value
     pairs = [_id_text(v) for v in values]
@@ -278,6 +306,8 @@ def _id_text(value) -> tuple[str | None, bool]:
     if _is_missing(value):
         return None, False
     if isinstance(value, str):
+        if "\x00" in value:  # a JSON "\u0000": no id holds a NUL
+            return None, True
         return value.strip() or None, False
     if isinstance(value, bool):
         return None, True
@@ -297,6 +327,7 @@ def _present(values: pd.Series) -> np.ndarray:
 
 def _numbers(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
     """Finite floats (NaN when absent) and a mask of cells that hold something else."""
+    present = _present(values)  # before a list or a boolean is blanked out below: it is there, and bad
     if pd.api.types.is_bool_dtype(values):
         values = values.astype("object")
     if pd.api.types.is_object_dtype(values):
@@ -305,7 +336,7 @@ def _numbers(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
         )
     numbers = pd.to_numeric(values, errors="coerce").astype("float64")
     finite = np.isfinite(numbers.to_numpy())
-    bad = _present(values) & ~finite
+    bad = present & ~finite
     return numbers.where(finite), bad
 
 
@@ -333,8 +364,17 @@ def _epoch_seconds(times: pd.Series) -> pd.Series:
 Chunk = tuple[pd.DataFrame, np.ndarray, str]
 
 
-def _column_map(found: list[str], source: InteractionSource, path: Path) -> dict[str, str]:
-    """Canonical name -> column name in the file; the user and item columns must exist."""
+_DELIMITER_NAMES = {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe"}
+
+
+def _column_map(
+    found: list[str], source: InteractionSource, path: Path, delimiter: str | None = None
+) -> dict[str, str]:
+    """Canonical name -> column name in the file; the user and item columns must exist.
+
+    ``delimiter`` is the one a text log was split with: a header that comes out as one column
+    holding another delimiter is a wrong delimiter, and the message says which one to use.
+    """
     wanted = {
         "user": source.user_column,
         "item": source.item_column,
@@ -345,6 +385,9 @@ def _column_map(found: list[str], source: InteractionSource, path: Path) -> dict
     by_stripped = {str(c).strip(): c for c in found}
     for role in ("user", "item"):
         if wanted[role] not in by_stripped:
+            hint = _delimiter_hint(found, delimiter)
+            if hint:
+                raise KgrecError(hint, path=path, line=1)
             raise KgrecError(
                 f"no {role} column {wanted[role]!r}; the columns found are "
                 f"{', '.join(repr(str(c)) for c in found) or '(none)'}; "
@@ -354,83 +397,206 @@ def _column_map(found: list[str], source: InteractionSource, path: Path) -> dict
     return {role: by_stripped[name] for role, name in wanted.items() if name in by_stripped}
 
 
+def _delimiter_hint(found: list[str], delimiter: str | None) -> str | None:
+    """A message for a header split with the wrong delimiter, or None."""
+    if delimiter is None or len(found) != 1:
+        return None
+    header = str(found[0])
+    others = [d for d in _DELIMITER_NAMES if d != delimiter and d in header]
+    if not others:
+        return None
+    likely = max(others, key=header.count)
+    fix = {",": "--format csv", "\t": "--format tsv"}.get(likely, "")
+    fix = (f"{fix}, or " if fix else "") + f"interactions.delimiter = {likely!r} in the graph spec"
+    return (
+        f"wrong delimiter? The header {header[:80]!r} is a single column when split at "
+        f"{_DELIMITER_NAMES.get(delimiter, repr(delimiter))}s, but it holds {_DELIMITER_NAMES[likely]}s; "
+        f"use {fix}"
+    )
+
+
 def _read_text_table(
-    path: Path, source: InteractionSource, lenient: bool, report: BuildReport, chunk_rows: int, sep: str
+    path: Path,
+    source: InteractionSource,
+    lenient: bool,
+    report: BuildReport,
+    chunk_rows: int,
+    sep: str,
+    max_line_bytes: int,
 ) -> Iterator[Chunk]:
+    """CSV or TSV through pandas, after :func:`~kgrec.ingest.textscan.scan_lines` has vetted the bytes.
+
+    Lines the scan finds unreadable (not UTF-8, a NUL byte, too long) never reach pandas: in
+    strict mode the records above the first one are checked (an earlier bad record is the one
+    to report) and then it is the error; in lenient mode pandas skips them (``skiprows``) and
+    they are counted per reason.
+    """
+    delimiter = source.delimiter or sep
     options = dict(
-        sep=source.delimiter or sep,
+        sep=delimiter,
         dtype="str",
         keep_default_na=False,  # "NA" or "null" may well be an id; only empty cells are missing
         na_values=[""],
         skip_blank_lines=False,  # keeps record index == line - 2, so errors name the right line
-        encoding="utf-8-sig",
+        # plain "utf-8" lets the C parser decode field by field, so that the lines skipped in
+        # lenient mode are never decoded ("utf-8-sig" would decode whole buffers); the C
+        # parser drops a byte-order mark by itself
+        encoding="utf-8",
         compression="infer",
+        index_col=False,  # never take extra leading fields for an index (see _long_leading_rows)
     )
+    expected = "a CSV log" if delimiter == "," else ("a TSV log" if delimiter == "\t" else "a text log")
+    problems = scan_lines(path, max_line_bytes=max_line_bytes, first_only=not lenient, expected=expected)
+    if problems and problems[0].line == 1:
+        raise KgrecError(f"the header line is unreadable: {problems[0].message()}", path=path, line=1)
     try:
         header = list(pd.read_csv(path, nrows=0, **options).columns)
     except pd.errors.EmptyDataError:
         raise KgrecError("the file is empty (expected a header line naming the columns)", path=path) from None
-    except UnicodeDecodeError as e:
-        raise KgrecError(f"not UTF-8 text ({e.reason} at byte {e.start})", path=path) from None
-    columns = _column_map(header, source, path)
+    except pd.errors.ParserError as e:  # pandas tokenizes a first buffer even for the header
+        line, message = _parser_error(e, path)
+        raise KgrecError(message, path=path, line=line) from None
+    columns = _column_map(header, source, path, delimiter)
+    long_rows = _long_leading_rows(path, delimiter, len(header), {p.line for p in problems})
+    if long_rows:
+        problems = sorted(problems + long_rows, key=lambda p: p.line)[: None if lenient else 1]
 
-    def records(chunks) -> Iterator[Chunk]:
+    base_options = dict(options)
+    skipped = np.array([p.line for p in problems], dtype=np.int64) if lenient else np.zeros(0, np.int64)
+    if lenient:
+        for reason, n in Counter(p.reason for p in problems).items():
+            report.read(SOURCE, n)
+            report.dropped(SOURCE, reason, n)
+        options["skiprows"] = set((skipped - 1).tolist())  # 0-based line indices
+    elif problems:
+        options["nrows"] = problems[0].line - 2  # only the records above the unreadable line
+    # a record's line: its index + 2 (header, 1-based), + the unreadable lines skipped above it
+    below = skipped - np.arange(len(skipped)) - 2
+
+    def records(chunks, offset: int = 0) -> Iterator[Chunk]:
         for chunk in chunks:
             blank = chunk.isna().all(axis=1).to_numpy()  # blank lines are not records
-            lines = chunk.index.to_numpy() + 2
+            index = chunk.index.to_numpy() + offset
+            lines = index + 2 + np.searchsorted(below, index, side="right")
             raw = chunk.loc[~blank, list(columns.values())]
             raw.columns = list(columns.keys())
             if len(raw):
                 yield raw, lines[~blank], "line"
 
     any_record = False
+    consumed = 0  # data lines handed over so far (to resume after a parser error)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", pd.errors.ParserWarning)
-        reader = pd.read_csv(
-            path, chunksize=chunk_rows, on_bad_lines="warn" if lenient else "error", **options
+        reader = (
+            pd.read_csv(path, chunksize=chunk_rows, on_bad_lines="warn" if lenient else "error", **options)
+            if options.get("nrows", 1) > 0
+            else None
         )
         try:
-            for chunk in records(reader):
-                skipped = sum(str(w.message).count("Skipping line") for w in caught)
+            for chunk in records(reader or []):
+                skipped_lines = sum(str(w.message).count("Skipping line") for w in caught)
                 caught.clear()
-                report.read(SOURCE, skipped)
-                report.dropped(SOURCE, WRONG_FIELDS, skipped)
+                report.read(SOURCE, skipped_lines)
+                report.dropped(SOURCE, WRONG_FIELDS, skipped_lines)
                 any_record = True
+                consumed = int(chunk[1][-1]) - 1
                 yield chunk
+            # lines pandas skipped after the last record it handed over
+            skipped_lines = sum(str(w.message).count("Skipping line") for w in caught)
+            caught.clear()
+            report.read(SOURCE, skipped_lines)
+            report.dropped(SOURCE, WRONG_FIELDS, skipped_lines)
         except pd.errors.ParserError as e:
-            match = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(e))
-            if not match:
-                raise KgrecError(f"cannot parse: {e}", path=path) from None
-            expected, line, saw = match.groups()
+            line, message = _parser_error(e, path)
             # pandas stops before handing over the chunk that holds the bad line; check the
-            # records above it first so that the error is about the *first* bad record.
-            with pd.read_csv(path, nrows=int(line) - 2, chunksize=chunk_rows, **options) as before:
-                yield from records(before)
-            raise KgrecError(
-                f"{WRONG_FIELDS}: expected {expected}, saw {saw} (is the delimiter right? "
-                "or set lenient = true to drop and count bad records)",
-                path=path,
-                line=int(line),
-            ) from None
+            # records between the last chunk handed over and that line first, so that the
+            # error is about the *first* bad record.
+            above = line - 2 - consumed
+            if above > 0 and not lenient:
+                with pd.read_csv(
+                    path, skiprows=range(1, consumed + 1), nrows=above, chunksize=chunk_rows, **base_options
+                ) as rest:
+                    yield from records(rest, offset=consumed)
+            raise KgrecError(message, path=path, line=line) from None
         finally:
-            reader.close()
-    if not any_record:
+            if reader is not None:
+                reader.close()
+    if problems and not lenient:
+        raise KgrecError(
+            problems[0].message() + " (or set lenient = true to drop and count bad records)",
+            path=path,
+            line=problems[0].line,
+        )
+    if not any_record and not problems:  # (lenient mode with every record dropped: the caller says so)
         raise KgrecError("the file has a header but no records", path=path)
 
 
-def _read_csv(path, source, lenient, report, chunk_rows):
-    return _read_text_table(path, source, lenient, report, chunk_rows, sep=",")
+def _long_leading_rows(path: Path, delimiter: str, n_columns: int, unreadable: set[int]) -> list[LineProblem]:
+    """The records at the top of the file that have more fields than the header.
+
+    pandas decides the number of columns from the first record: when it is longer than the
+    header, the extra leading fields silently become an index (every column shifts) or, with
+    ``index_col=False``, are cut off. So the first records are counted here (with the csv module,
+    quotes honoured) until one that is not too long; each too long one is a bad record.
+    """
+    found: list[LineProblem] = []
+    with open_bytes(path) as handle:
+        lines = (raw.decode("utf-8", errors="replace") for raw in handle)
+        reader = csv.reader(lines, delimiter=delimiter)
+        try:
+            next(reader)  # the header
+            for row in reader:
+                if reader.line_num in unreadable:
+                    continue
+                if len(row) <= n_columns:
+                    break
+                found.append(
+                    LineProblem(reader.line_num, WRONG_FIELDS, f"expected {n_columns}, saw {len(row)} (is the delimiter right?)")
+                )
+        except (csv.Error, StopIteration):
+            pass  # pandas reports malformed quoting with its line
+    return found
 
 
-def _read_tsv(path, source, lenient, report, chunk_rows):
-    return _read_text_table(path, source, lenient, report, chunk_rows, sep="\t")
+def _parser_error(error: pd.errors.ParserError, path: Path) -> tuple[int, str]:
+    """(line, message) for a pandas tokenizer error; a KgrecError without a line when unknown."""
+    text = str(error)
+    fields = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", text)
+    if fields:
+        expected, line, saw = (int(g) for g in fields.groups())
+        return line, (
+            f"{WRONG_FIELDS}: expected {expected}, saw {saw} (is the delimiter right? "
+            "or set lenient = true to drop and count bad records)"
+        )
+    quote = re.search(r"EOF inside string starting at row (\d+)", text)
+    if quote:
+        return int(quote.group(1)) + 1, (
+            'a quoted field opens on this line (") and never closes, so the rest of the file would be one field'
+        )
+    raise KgrecError(f"cannot parse: {text}", path=path) from None
+
+
+def _read_csv(path, source, lenient, report, chunk_rows, max_line_bytes):
+    return _read_text_table(path, source, lenient, report, chunk_rows, ",", max_line_bytes)
+
+
+def _read_tsv(path, source, lenient, report, chunk_rows, max_line_bytes):
+    return _read_text_table(path, source, lenient, report, chunk_rows, "\t", max_line_bytes)
 
 
 def _read_jsonl(
-    path: Path, source: InteractionSource, lenient: bool, report: BuildReport, chunk_rows: int
+    path: Path,
+    source: InteractionSource,
+    lenient: bool,
+    report: BuildReport,
+    chunk_rows: int,
+    max_line_bytes: int,
 ) -> Iterator[Chunk]:
-    """One JSON object per line; blank lines are skipped, a key missing in a record is empty."""
-    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    """One JSON object per line; blank lines are skipped, a key missing in a record is empty.
+
+    Lines are read as bytes, at most ``max_line_bytes`` at a time, so that a line of gigabytes
+    is discarded rather than held in memory; each line is then decoded and parsed on its own.
+    """
     names = {
         "user": source.user_column,
         "item": source.item_column,
@@ -439,44 +605,94 @@ def _read_jsonl(
         "event": source.event_column,
     }
     checked_columns = False
-    with opener(path, "rt", encoding="utf-8-sig") as handle:
-        records: list[dict] = []
-        lines: list[int] = []
-        problems: list[str | None] = []
-        for number, text in enumerate(handle, start=1):
-            if not text.strip():
-                continue
-            problem = None
-            try:
-                record = json.loads(text)
-            except json.JSONDecodeError as e:
-                if not lenient:
-                    raise KgrecError(
-                        f"{BAD_JSON}: {e.msg} (column {e.colno})", path=path, line=number
-                    ) from None
-                record, problem = {}, BAD_JSON
-            if not isinstance(record, dict):
-                if not lenient:
-                    raise KgrecError(
-                        f"{NOT_OBJECT}: each line must hold one {{...}} record", path=path, line=number
-                    )
-                record, problem = {}, NOT_OBJECT
+    records: list[dict] = []
+    lines: list[int] = []
+    problems: list[str | None] = []
+
+    def chunk() -> Chunk:
+        nonlocal checked_columns
+        if not checked_columns:
+            _column_map(_keys_seen(records), source, path)
+            checked_columns = True
+        return _json_chunk(records, lines, problems, names)
+
+    with open_bytes(path) as handle:
+        check_not_binary(path, read_block(handle, 4096, path), "a JSONL log")
+    with open_bytes(path) as handle:
+        for number, raw, problem, detail in _json_lines(handle, path, max_line_bytes):
+            record: object = {}
+            if problem is None:
+                try:
+                    record = json.loads(raw)
+                except json.JSONDecodeError as e:
+                    problem, detail = BAD_JSON, f"{BAD_JSON}: {e.msg} (column {e.colno})"
+                except RecursionError:
+                    problem, detail = BAD_JSON, f"{BAD_JSON}: nested too deeply"
+                else:
+                    if not isinstance(record, dict):
+                        problem, detail = NOT_OBJECT, f"{NOT_OBJECT}: each line must hold one {{...}} record"
+                        record = {}
+                    elif ("\\ud" in raw or "\\uD" in raw) and _lone_surrogate(record):
+                        problem, detail = BAD_ESCAPE, f"{BAD_ESCAPE}: a lone \\uD800-\\uDFFF escape (half a surrogate pair) is no text"
+                        record = {}
+            if problem is not None and not lenient:
+                if records:
+                    yield chunk()  # a bad record above this line is the one to report
+                raise KgrecError(detail + " (or set lenient = true to drop and count bad records)", path=path, line=number)
             records.append(record)
             lines.append(number)
             problems.append(problem)
             if len(records) >= chunk_rows:
-                if not checked_columns:
-                    _column_map(_keys_seen(records), source, path)
-                    checked_columns = True
-                yield _json_chunk(records, lines, problems, names)
+                yield chunk()
                 records, lines, problems = [], [], []
         if records:
-            if not checked_columns:
-                _column_map(_keys_seen(records), source, path)
-                checked_columns = True
-            yield _json_chunk(records, lines, problems, names)
+            yield chunk()
     if not checked_columns:
         raise KgrecError("the file holds no records", path=path)
+
+
+def _json_lines(handle, path: Path, max_line_bytes: int) -> Iterator[tuple[int, str, str | None, str]]:
+    """(line number, text, problem or None, detail) for each non-blank line of a JSONL file."""
+    number = 0
+    while True:
+        try:
+            raw = handle.readline(max_line_bytes + 1)
+        except (EOFError, OSError, zlib.error) as e:
+            raise KgrecError(f"damaged gzip data ({e or 'the stream ends early'})", path=path) from None
+        if not raw:
+            return
+        number += 1
+        if number == 1:
+            raw = raw.removeprefix(b"\xef\xbb\xbf")
+        if len(raw) > max_line_bytes and not raw.endswith(b"\n"):
+            size = len(raw)
+            while raw and not raw.endswith(b"\n"):  # discard the rest of the line, a block at a time
+                raw = handle.readline(1 << 20)
+                size += len(raw)
+            yield number, "", LINE_TOO_LONG, f"{LINE_TOO_LONG}: {size:,} bytes (the limit is {max_line_bytes:,})"
+            continue
+        if b"\x00" in raw:
+            yield number, "", NUL_BYTE, f"{NUL_BYTE}: the line holds a NUL (0x00) byte"
+            continue
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            yield number, "", NOT_UTF8, (
+                f"{NOT_UTF8}: byte 0x{raw[e.start:e.start + 1].hex()} at column {e.start + 1} is not UTF-8 "
+                "(save the file as UTF-8)"
+            )
+            continue
+        if text.strip():
+            yield number, text, None, ""
+
+
+def _lone_surrogate(record: dict) -> bool:
+    """Whether a decoded JSON record holds half a UTF-16 surrogate pair (no text can hold that)."""
+    try:
+        json.dumps(record, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _keys_seen(records: list[dict]) -> list[str]:
@@ -495,7 +711,7 @@ def _json_chunk(
 
 
 def _read_parquet(
-    path: Path, source: InteractionSource, lenient: bool, report: BuildReport, chunk_rows: int
+    path: Path, source: InteractionSource, lenient: bool, report: BuildReport, chunk_rows: int, max_line_bytes: int
 ) -> Iterator[Chunk]:
     import pyarrow as pa
     import pyarrow.parquet as pq

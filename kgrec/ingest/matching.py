@@ -27,6 +27,7 @@ from rdflib import Graph, URIRef
 
 from kgrec.config import RdfSource
 from kgrec.errors import KgrecError
+from kgrec.ingest.iris import iri_problem, shown
 
 _SHOWN_CANDIDATES = 5
 
@@ -94,6 +95,9 @@ def _spellings(item_id: str) -> list[str]:
 def _match_template(ids: list[str], template: str, resources: set[str]) -> dict[str, str | None]:
     if "{id}" not in template:
         raise KgrecError(f"IRI template {template!r} has no {{id}} placeholder")
+    problem = iri_problem(template.replace("{id}", "1"))
+    if problem:
+        raise KgrecError(f"IRI template {template!r} does not make IRIs: the IRI it makes {problem}")
     matches: dict[str, str | None] = {}
     for item_id in ids:
         matches[item_id] = None
@@ -182,8 +186,9 @@ def read_link_file(path: Path) -> dict[str, str]:
         first_row = False
         if not item_id:
             raise KgrecError("empty item id", path=path, line=number)
-        if ":" not in iri or any(c.isspace() for c in iri):
-            raise KgrecError(f"{iri!r} is not an IRI", path=path, line=number)
+        problem = iri_problem(iri)
+        if problem:
+            raise KgrecError(f"invalid IRI: {shown(iri)} {problem}", path=path, line=number)
         if links.get(item_id, iri) != iri:
             raise KgrecError(
                 f"item {item_id!r} is linked to two IRIs: {links[item_id]} and {iri}", path=path, line=number

@@ -90,7 +90,8 @@ def test_link_file_with_or_without_header(graph, write, tmp_path, name, text):
     "text, line, what",
     [
         ("item,iri\n1,http://e/1\n2\n", 3, "expected 2 fields"),
-        ("1,http://e/1\n2,not an iri\n", 2, "not an IRI"),
+        ("1,http://e/1\n2,not an iri\n", 2, "invalid IRI"),
+        ("1,http://e/1\n2,http://e/{2}\n", 2, "invalid IRI"),
         ("1,http://e/1\n,http://e/2\n", 2, "empty item id"),
         ("1,http://e/1\n1,http://e/2\n", 2, "linked to two IRIs"),
     ],

@@ -99,8 +99,8 @@ def test_syntax_errors_name_file_and_line(write, name, text, line):
     assert e.value.__cause__ is None and e.value.__suppress_context__  # no chained traceback
 
 
-def test_ntriples_syntax_error_names_file(write):
-    with pytest.raises(KgrecError, match=r"bad\.nt: cannot parse as nt"):
+def test_ntriples_syntax_error_names_file_and_line(write):
+    with pytest.raises(KgrecError, match=r"bad\.nt, line 1: N-Triples syntax error"):
         parse_rdf(write("bad.nt", f"<{EX}a> <{EX}b> c .\n"), None)
 
 
