@@ -30,6 +30,7 @@ import torch
 from safetensors.numpy import load_file, save_file
 from tqdm.auto import tqdm
 
+from kgrec.device import resolve_device
 from kgrec.errors import KgrecError
 
 DEFAULT_MODEL = "default"
@@ -48,18 +49,6 @@ def _offline() -> bool:
     """Set ``HF_HUB_OFFLINE=1`` unless the user chose otherwise; True when offline."""
     value = os.environ.setdefault("HF_HUB_OFFLINE", "1")
     return value.strip().lower() not in ("0", "false", "no", "off", "")
-
-
-def _resolve_device(device: str | torch.device) -> torch.device:
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except RuntimeError:
-        raise KgrecError(f"unknown device {device!r} (use auto, cpu, cuda or cuda:N)") from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise KgrecError(f"device {device!r} requested but CUDA is not available on this machine")
-    return resolved
 
 
 def _resolve_model(model: str) -> tuple[str, str, str]:
@@ -109,7 +98,7 @@ class TextEncoder:
         if batch_size < 1 or max_length < 1:
             raise KgrecError(f"text batch_size and max_length must be positive, got {batch_size}, {max_length}")
         self.model_name = model
-        self.device = _resolve_device(device)
+        self.device = resolve_device(device)
         self.batch_size = batch_size
         self.max_length = max_length
         self._source, identity, readable = _resolve_model(model)
