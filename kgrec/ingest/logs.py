@@ -457,7 +457,9 @@ def _read_text_table(
         line, message = _parser_error(e, path)
         raise KgrecError(message, path=path, line=line) from None
     columns = _column_map(header, source, path, delimiter)
-    long_rows = _long_leading_rows(path, delimiter, len(header), {p.line for p in problems})
+    # In lenient mode every too-long record is found here (csv module, quotes honoured), so its
+    # drop is counted for certain instead of through pandas' bad-line warnings.
+    long_rows = _long_leading_rows(path, delimiter, len(header), {p.line for p in problems}, whole_file=lenient)
     if long_rows:
         problems = sorted(problems + long_rows, key=lambda p: p.line)[: None if lenient else 1]
 
@@ -531,8 +533,10 @@ def _read_text_table(
         raise KgrecError("the file has a header but no records", path=path)
 
 
-def _long_leading_rows(path: Path, delimiter: str, n_columns: int, unreadable: set[int]) -> list[LineProblem]:
-    """The records at the top of the file that have more fields than the header.
+def _long_leading_rows(
+    path: Path, delimiter: str, n_columns: int, unreadable: set[int], whole_file: bool = False
+) -> list[LineProblem]:
+    """The records at the top of the file (or, with ``whole_file``, anywhere) with too many fields.
 
     pandas decides the number of columns from the first record: when it is longer than the
     header, the extra leading fields silently become an index (every column shifts) or, with
@@ -549,6 +553,8 @@ def _long_leading_rows(path: Path, delimiter: str, n_columns: int, unreadable: s
                 if reader.line_num in unreadable:
                     continue
                 if len(row) <= n_columns:
+                    if whole_file:
+                        continue
                     break
                 found.append(
                     LineProblem(reader.line_num, WRONG_FIELDS, f"expected {n_columns}, saw {len(row)} (is the delimiter right?)")
