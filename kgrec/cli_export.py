@@ -6,7 +6,6 @@ export code is imported only when one of these commands runs.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -140,15 +139,7 @@ def register(subparsers) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run only these two commands (for tests and for use before they are registered in ``kgrec``)."""
-    parser = argparse.ArgumentParser(prog="kgrec")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except KgrecError as e:
-        print(f"kgrec: error: {e}", file=sys.stderr)
-        return 2
+    """Run a ``kgrec`` command line; export and sparql are registered there (one error handler)."""
+    from kgrec.cli import main as kgrec_main
 
-
-__all__ = ["register", "cmd_export", "cmd_sparql", "main"]
+    return kgrec_main(argv)
