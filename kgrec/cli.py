@@ -171,6 +171,23 @@ def cmd_data_fetch(args) -> int:
     return 0
 
 
+def cmd_data_synth(args) -> int:
+    from kgrec.datasets.synth import resolve_counts, write_synth
+
+    counts = resolve_counts(
+        args.preset, users=args.users, items=args.items, interactions=args.interactions,
+        entities=args.entities, triples=args.triples,
+    )  # fmt: skip
+    about = write_synth(Path(args.out), seed=args.seed, preset=args.preset, **counts)
+    c = about["counts"]
+    print(
+        f"{c['users']:,} users, {c['items']:,} items, {c['interactions']:,} interactions, {c['entities']:,} entities, "
+        f"{c['triples']:,} triples written to {args.out} in {about['seconds']:.1f}s\n"
+        f"build it with: kgrec build --spec {Path(args.out) / 'graph.toml'} --out graphs/{Path(args.out).name}"
+    )
+    return 0
+
+
 # --------------------------------------------------------------------------- bench
 def cmd_bench(args) -> int:
     from kgrec.bench import load_suite
@@ -315,6 +332,13 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--cache", default="data/cache")
     f.add_argument("--force", action="store_true")
     f.set_defaults(func=cmd_data_fetch)
+    f = dsub.add_parser("synth", help="generate a synthetic data set of any size (logs + N-Triples + graph spec)")
+    for count in ("users", "items", "interactions", "entities", "triples"):
+        f.add_argument(f"--{count}", type=int, help=f"number of {count} (overrides the preset's)")
+    f.add_argument("--preset", help="amazon-book (KGAT's Amazon-Book counts) or amazon-book-10x")
+    f.add_argument("--seed", type=int, default=7)
+    f.add_argument("--out", required=True, help="output folder, e.g. data/cache/synth-amazon-book")
+    f.set_defaults(func=cmd_data_synth)
 
     from kgrec.cli_analysis import register
 
