@@ -177,6 +177,23 @@ class TrainConfig:
     amp: bool = True
     #: Behaviours whose edges are the training targets; None = all.
     target_events: list[str] | None = None
+    #: ``full`` (every step propagates over the whole training graph) or ``neighbor``
+    #: (mini-batches: every step propagates over a sampled neighbourhood of the batch only,
+    #: for graphs that do not fit in GPU memory; lightgcn encoder; see kgrec.train.minibatch).
+    sampler: str = "full"
+    #: Neighbours sampled per node at each hop with ``sampler = "neighbor"``, one entry per
+    #: model layer (the seeds' hop first); -1 takes every neighbour.
+    fanouts: list[int] = field(default_factory=lambda: [10, 10, 10])
+
+    def __post_init__(self) -> None:
+        # Checked here so that a typo fails when the config is read, naming the file and key.
+        if self.sampler not in ("full", "neighbor"):
+            raise KgrecError(f"train.sampler must be \"full\" or \"neighbor\", got {self.sampler!r}")
+        if not self.fanouts or any(f == 0 or f < -1 for f in self.fanouts):
+            raise KgrecError(
+                f"train.fanouts must be a non-empty list of positive numbers (or -1 for every "
+                f"neighbour), got {self.fanouts!r}"
+            )
 
 
 @dataclass

@@ -15,6 +15,7 @@ import json
 import math
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,6 +89,69 @@ def _shared_softmax_loss(user_emb, item_emb, users, pos, train: UserItemSets, tr
     return sampled_softmax_loss(pos_scores.float(), neg_scores, tc.temperature), neg
 
 
+#: ``step_loss(users, pos) -> loss``: the training loss of one batch of (user, positive item) pairs.
+StepLoss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def full_graph_step(
+    model: Recommender, g: GraphTensors, sets: SplitSets, config: ExperimentConfig, generator: torch.Generator
+) -> StepLoss:
+    """The per-batch loss of full-graph training (``train.sampler = "full"``).
+
+    Each call propagates over the whole training graph, scores the batch's positives against
+    sampled negatives (BPR, or a sampled softmax), adds LightGCN's L2 penalty on the layer-0
+    embeddings and, when enabled, the auxiliary knowledge-edge loss.
+    """
+    tc = config.train
+    train_keys = sets.train.keys()
+    kg_weight = tc.kg_loss_weight if g.kg_edge_index.size(1) else 0.0
+    tail_index = NodeTypeIndex.from_node_type(g.node_type)
+
+    def step_loss(users: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+        emb, ego = model(g)
+        user_emb, item_emb = model.user_item(emb, g)
+        ego_users, ego_items = model.user_item(ego, g)
+        if tc.loss == "softmax":
+            loss, neg = _shared_softmax_loss(user_emb, item_emb, users, pos, sets.train, train_keys, tc, generator)
+        else:
+            neg = sample_negative_items(users, sets.train, g.num_items, tc.num_negatives, generator, keys=train_keys)
+            u = user_emb[users]
+            pos_scores = (u * item_emb[pos]).sum(-1)
+            neg_scores = torch.einsum("bd,bnd->bn", u, item_emb[neg])
+            loss = bpr_loss(pos_scores.float(), neg_scores.float())
+        loss = loss + tc.reg_weight * l2_regularisation(
+            ego_users[users], ego_items[pos], ego_items[neg].reshape(-1, ego.size(-1)), batch_size=users.numel()
+        )
+        if kg_weight > 0:
+            pick = torch.randint(
+                g.kg_edge_index.size(1), (tc.kg_batch_size,), generator=generator, device=generator.device
+            ).to(users.device)
+            heads, tails = g.kg_edge_index[0, pick], g.kg_edge_index[1, pick]
+            neg_tails = sample_tail_negatives(tails, g.node_type, generator, index=tail_index)
+            loss = loss + kg_weight * kg_link_loss(model, emb, heads, g.kg_edge_type[pick], tails, neg_tails)
+        return loss
+
+    return step_loss
+
+
+def make_step_loss(
+    model: Recommender, g: GraphTensors, sets: SplitSets, config: ExperimentConfig, generator: torch.Generator
+) -> StepLoss:
+    """The per-batch loss that ``train.sampler`` selects; everything else in :func:`fit` is shared.
+
+    ``"full"`` propagates over the whole graph at every step; ``"neighbor"`` over the sampled
+    neighbourhood of the batch only (:mod:`kgrec.train.minibatch`), for graphs too large for that.
+    """
+    sampler = config.train.sampler
+    if sampler == "full":
+        return full_graph_step(model, g, sets, config, generator)
+    if sampler == "neighbor":
+        from kgrec.train.minibatch import neighbor_step  # imported here: it imports this module
+
+        return neighbor_step(model, g, sets, config, generator)
+    raise KgrecError(f"unknown train.sampler {sampler!r} (full or neighbor)")
+
+
 def save_weights(model: Recommender, path: Path) -> None:
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     with atomic_path(path, ".safetensors") as tmp:
@@ -123,7 +187,6 @@ def fit(
     tc, ec = config.train, config.eval
     metric = _metric_name(ec.metric, ec.ks)
     sets = SplitSets.from_split(split, g.num_users, g.num_items, device)
-    train_keys = sets.train.keys()
     train_users, train_items = sets.train.pairs()
     n_train = train_users.numel()
     if n_train == 0:
@@ -135,8 +198,7 @@ def fit(
     # fused: one kernel for the whole update instead of a dozen passes over every parameter
     optimizer = torch.optim.Adam(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay, fused=True)
     use_amp = tc.amp and device.type == "cuda"
-    kg_weight = tc.kg_loss_weight if g.kg_edge_index.size(1) else 0.0
-    tail_index = NodeTypeIndex.from_node_type(g.node_type)
+    step_loss = make_step_loss(model, g, sets, config, generator)
 
     metrics_path = run_dir / "metrics.jsonl"
     checkpoint_dir = run_dir / "checkpoint"
@@ -169,27 +231,7 @@ def fit(
             idx = order[lo : lo + tc.batch_size]
             users, pos = train_users[idx], train_items[idx]
             with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp):
-                emb, ego = model(g)
-                user_emb, item_emb = model.user_item(emb, g)
-                ego_users, ego_items = model.user_item(ego, g)
-                if tc.loss == "softmax":
-                    loss, neg = _shared_softmax_loss(user_emb, item_emb, users, pos, sets.train, train_keys, tc, generator)
-                else:
-                    neg = sample_negative_items(users, sets.train, g.num_items, tc.num_negatives, generator, keys=train_keys)
-                    u = user_emb[users]
-                    pos_scores = (u * item_emb[pos]).sum(-1)
-                    neg_scores = torch.einsum("bd,bnd->bn", u, item_emb[neg])
-                    loss = bpr_loss(pos_scores.float(), neg_scores.float())
-                loss = loss + tc.reg_weight * l2_regularisation(
-                    ego_users[users], ego_items[pos], ego_items[neg].reshape(-1, ego.size(-1)), batch_size=users.numel()
-                )
-                if kg_weight > 0:
-                    pick = torch.randint(
-                        g.kg_edge_index.size(1), (tc.kg_batch_size,), generator=generator, device=generator.device
-                    ).to(device)
-                    heads, tails = g.kg_edge_index[0, pick], g.kg_edge_index[1, pick]
-                    neg_tails = sample_tail_negatives(tails, g.node_type, generator, index=tail_index)
-                    loss = loss + kg_weight * kg_link_loss(model, emb, heads, g.kg_edge_type[pick], tails, neg_tails)
+                loss = step_loss(users, pos)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
