@@ -4,11 +4,12 @@ Four steps, each skippable (``--skip build,encode,train,eval``):
 
 * **build**: ``kgrec build`` in a child process, from a graph spec (``--spec``) or a generated
   data set (``--synth``). Wall time of the child, the build's own time (what it prints), and its
-  peak resident set size. The child runs in a process of its own so that the peak is the
-  build's alone, not that of the benchmark's already-imported torch and transformers; it is read
-  with :func:`os.wait4`, which returns the ``getrusage`` record of exactly that child.
-  (``getrusage(RUSAGE_CHILDREN)`` gives the largest of *all* children ever waited for, so in a
-  process that ran other children before, a test session for instance, it could report theirs.)
+  peak resident set size, read with :func:`os.wait4` (the ``getrusage`` record of exactly that
+  child). Two traps avoided: ``getrusage(RUSAGE_CHILDREN)`` gives the largest of *all*
+  children ever waited for (in a test session, say, another test's child); and Linux carries
+  a process's peak RSS across ``exec``, so a child forked from this process (torch loaded)
+  would report at least this process's size. The build is therefore forked from a bare
+  Python launcher (see :func:`run_measured`).
 * **encode**: description encoding throughput, texts per second with the default encoder (or
   ``--text-model``), fp16 autocast on CUDA. The encoder runs without the feature cache, on
   ``--texts`` distinct node texts of the graph, after a warm-up batch of different texts, so
@@ -186,25 +187,43 @@ def _child_env() -> dict:
     return dict(os.environ, PYTHONPATH=root + (os.pathsep + path if path else ""))
 
 
+#: Runs argv[2:] and writes "exit-status wall-seconds maxrss" to argv[1]. A small process of its own,
+#: so that the measured child starts from a small parent (see :func:`run_measured`).
+_LAUNCHER = """
+import os, subprocess, sys, time
+start = time.perf_counter()
+proc = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(proc.pid, 0)
+wall = time.perf_counter() - start
+proc.returncode = os.waitstatus_to_exitcode(status)
+with open(sys.argv[1], "w") as fh:
+    fh.write(f"{proc.returncode} {wall!r} {usage.ru_maxrss}")
+"""
+
+
 def run_measured(command: list[str], log_path: Path) -> tuple[int, float, int]:
     """Run ``command``; return its exit status, wall seconds and peak RSS in bytes.
 
-    Output goes to ``log_path`` (a file, so a chatty child never blocks on a full pipe).
+    Why a launcher in between: Linux carries a process's peak RSS across ``exec``, and a
+    child is made by forking its parent, so a child forked straight from this process (which
+    holds torch, often more than a GiB) would report at least this process's size, whatever
+    it does itself. The launcher is a bare Python (about 10 MiB); the child it forks and
+    waits for with :func:`os.wait4` reports its own peak. Output goes to ``log_path`` (a
+    file, so a chatty child never blocks on a full pipe).
     """
+    result_path = log_path.with_name(log_path.name + ".rusage")
     with log_path.open("wb") as out:
-        start = time.perf_counter()
-        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=_child_env())
-        try:
-            _, status, usage = os.wait4(proc.pid, 0)
-        except BaseException:
-            proc.kill()
-            proc.wait()
-            raise
-        wall = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped by wait4: tell Popen
+        proc = subprocess.run(
+            [sys.executable, "-c", _LAUNCHER, str(result_path), *command],
+            stdout=out, stderr=subprocess.STDOUT, env=_child_env(),
+        )
+    if proc.returncode != 0 or not result_path.is_file():
+        raise KgrecError(f"could not run {command[0]} (launcher exit status {proc.returncode})", path=log_path)
+    code, wall, maxrss = result_path.read_text().split()
+    result_path.unlink()
     # ru_maxrss is in KiB on Linux, in bytes on macOS
-    peak = usage.ru_maxrss if sys.platform == "darwin" else usage.ru_maxrss * 1024
-    return proc.returncode, wall, peak
+    peak = int(maxrss) if sys.platform == "darwin" else int(maxrss) * 1024
+    return int(code), float(wall), peak
 
 
 def _tail(path: Path, lines: int = 15) -> str:
