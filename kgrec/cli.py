@@ -121,6 +121,10 @@ def cmd_train(args) -> int:
 
 
 def _print_results(results: dict, run: str, t0: float) -> int:
+    from kgrec.train.distributed import env_rank
+
+    if env_rank() != 0:  # under torchrun every process returns the results; rank 0 prints them
+        return 0
     print(_format_metrics(results["valid"], f"validation (selected epoch {results['best_epoch']} of {results['epochs_run']})"))
     print(_format_metrics(results["test"], "test (train and validation items masked)"))
     print(
@@ -287,7 +291,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train and evaluate a model on a built graph")
     p.add_argument("--graph", help="a graph folder written by `kgrec build`")
     p.add_argument("--config", help="experiment config (experiments/NAME.toml); defaults otherwise")
-    p.add_argument("--run", required=True, help="run folder to write, e.g. runs/NAME")
+    # --run-dir: torchrun's own parser rejects `--run` anywhere on its command line (ambiguous
+    # with its --run-path), so `torchrun ... -m kgrec train` needs the longer spelling
+    p.add_argument("--run", "--run-dir", dest="run", required=True, help="run folder to write, e.g. runs/NAME")
     p.add_argument("--split-dir", help="train on a fixed split (a folder with train.csv, valid.csv, test.csv)")
     p.add_argument("--epochs", type=int, help="override train.epochs")
     p.add_argument("--seed", type=int, help="override train.seed")
@@ -352,7 +358,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except KgrecError as e:
-        print(f"kgrec: error: {e}", file=sys.stderr)
+        from kgrec.train.distributed import rank_label  # under torchrun: which process failed
+
+        print(f"kgrec: error{rank_label()}: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("kgrec: interrupted", file=sys.stderr)

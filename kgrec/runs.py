@@ -36,6 +36,7 @@ from kgrec.io import write_json
 from kgrec.models.graph_tensors import GraphTensors
 from kgrec.models.recommender import Recommender, build_model
 from kgrec.text.features import build_node_features
+from kgrec.train import distributed
 from kgrec.train.device import resolve_device, seed_everything
 from kgrec.train.loop import SplitSets, embeddings, evaluate_sets, fit, write_config
 from kgrec.train.view import target_pairs, training_tensors
@@ -78,15 +79,38 @@ def train_run(
     progress: bool = True,
     log=print,
 ) -> dict:
-    """Train on a built graph and leave a complete run folder; returns ``results.json``'s content."""
-    graph_dir, run_dir = Path(graph_dir), Path(run_dir)
+    """Train on a built graph and leave a complete run folder; returns ``results.json``'s content.
+
+    Launched by ``torchrun`` with several processes, each one runs this and trains a DDP replica
+    (:mod:`kgrec.train.distributed`); rank 0 alone logs and writes the run folder.
+    """
+    with distributed.launch(config.train.device) as world:
+        return _train_run(world, Path(graph_dir), config, Path(run_dir), split_dir, progress, world.main_only(log))
+
+
+def _train_run(world, graph_dir: Path, config: ExperimentConfig, run_dir: Path, split_dir, progress, log) -> dict:
     kg = load_graph(graph_dir)
-    device = resolve_device(config.train.device)
+    device = world.device
     generator = seed_everything(config.train.seed, device)
 
     split = split_for(kg, config, split_dir, log=log)
     log(f"  train {len(split.train):,}  valid {len(split.valid):,}  test {len(split.test):,} user-item pairs")
+    if world.is_main:  # one writer: every process made (or read) the same split
+        _start_run_folder(run_dir, graph_dir, kg, config, split, device, world.size)
 
+    t0 = time.perf_counter()
+    model, g = prepare_model(kg, config, split, device)
+    log(
+        f"model: {config.model.encoder}, {sum(p.numel() for p in model.parameters()):,} parameters, "
+        f"{g.num_nodes:,} nodes, {g.edge_index.size(1):,} directed edges, {g.num_relations} relations "
+        f"(features ready in {time.perf_counter() - t0:.1f}s) on {device}"
+        + (f", one of {world.size} DDP processes (train.batch_size per process)" if world.parallel else "")
+    )
+    return fit(model, g, split, config, run_dir, device=device, generator=generator, progress=progress, world=world)
+
+
+def _start_run_folder(run_dir: Path, graph_dir: Path, kg, config: ExperimentConfig, split: Split, device, processes: int) -> None:
+    """Split, resolved config and ``run.json``: what a run folder holds before training starts."""
     run_dir.mkdir(parents=True, exist_ok=True)
     write_split(split, run_dir / "split", kg.nodes["user"]["id"].tolist(), kg.nodes["item"]["id"].tolist())
     write_config(config, run_dir)
@@ -100,19 +124,11 @@ def train_run(
             "kgrec_version": __version__,
             "torch_version": torch.__version__,
             "device": str(device),
+            "processes": processes,
             "seed": config.train.seed,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         },
     )
-
-    t0 = time.perf_counter()
-    model, g = prepare_model(kg, config, split, device)
-    log(
-        f"model: {config.model.encoder}, {sum(p.numel() for p in model.parameters()):,} parameters, "
-        f"{g.num_nodes:,} nodes, {g.edge_index.size(1):,} directed edges, {g.num_relations} relations "
-        f"(features ready in {time.perf_counter() - t0:.1f}s) on {device}"
-    )
-    return fit(model, g, split, config, run_dir, device=device, generator=generator, progress=progress)
 
 
 def resume_run(run_dir: Path, *, progress: bool = True, log=print) -> dict:
@@ -127,12 +143,13 @@ def resume_run(run_dir: Path, *, progress: bool = True, log=print) -> dict:
         raise KgrecError("this run already finished (results.json is there); nothing to resume", path=run_dir)
     config = load_experiment(run_dir / "config.toml")
     kg = load_graph(Path(meta["graph"]))
-    device = resolve_device(config.train.device)
-    generator = seed_everything(config.train.seed, device)
-    split = read_split(run_dir / "split", kg.user_index, kg.item_index)
-    model, g = prepare_model(kg, config, split, device)
-    log(f"resuming {run_dir} on {device}")
-    return fit(model, g, split, config, run_dir, device=device, generator=generator, progress=progress, resume=True)
+    with distributed.launch(config.train.device) as world:  # several processes under torchrun
+        device = world.device
+        generator = seed_everything(config.train.seed, device)
+        split = read_split(run_dir / "split", kg.user_index, kg.item_index)
+        model, g = prepare_model(kg, config, split, device)
+        world.main_only(log)(f"resuming {run_dir} on {device}")
+        return fit(model, g, split, config, run_dir, device=device, generator=generator, progress=progress, resume=True, world=world)
 
 
 def _read_run_meta(run_dir: Path) -> dict:

@@ -33,6 +33,7 @@ from kgrec.io import atomic_path, write_json
 from kgrec.models.graph_tensors import GraphTensors
 from kgrec.models.recommender import Recommender
 from kgrec.train.checkpoint import LoopState, load_checkpoint, save_checkpoint
+from kgrec.train.distributed import World
 from kgrec.train.losses import bpr_loss, kg_link_loss, l2_regularisation, sampled_softmax_loss
 from kgrec.train.sampling import NodeTypeIndex, sample_negative_items, sample_tail_negatives
 
@@ -176,15 +177,19 @@ def fit(
     generator: torch.Generator,
     progress: bool = True,
     resume: bool = False,
+    world: World | None = None,
 ) -> dict:
     """Train ``model`` on ``split.train``, select on ``split.valid``, report on ``split.test``.
 
     Writes ``metrics.jsonl`` (one line per evaluated epoch), ``model.safetensors`` (the
     weights selected so far, rewritten at every improvement), ``checkpoint/`` (after every
     epoch, removed at the end) and ``results.json`` into ``run_dir``, and returns the results.
-    With ``resume`` the loop continues from ``checkpoint/``.
+    With ``resume`` the loop continues from ``checkpoint/``. With a ``world`` of several
+    processes (torchrun) the model trains as a DDP replica on this process's share of each
+    epoch, and rank 0 alone evaluates and writes (:mod:`kgrec.train.distributed`).
     """
     tc, ec = config.train, config.eval
+    world = world or World(device=device)
     metric = _metric_name(ec.metric, ec.ks)
     sets = SplitSets.from_split(split, g.num_users, g.num_items, device)
     train_users, train_items = sets.train.pairs()
@@ -198,16 +203,19 @@ def fit(
     # fused: one kernel for the whole update instead of a dozen passes over every parameter
     optimizer = torch.optim.Adam(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay, fused=True)
     use_amp = tc.amp and device.type == "cuda"
-    step_loss = make_step_loss(model, g, sets, config, generator)
+    sampling = world.sampling_generator(generator)  # `generator` itself in one process
+    step_loss = make_step_loss(world.wrap(model), g, sets, config, sampling)
 
     metrics_path = run_dir / "metrics.jsonl"
     checkpoint_dir = run_dir / "checkpoint"
     if resume:
         state = load_checkpoint(checkpoint_dir, model, optimizer, generator)
-        _truncate_metrics(metrics_path, state.epoch)
+        if world.is_main:
+            _truncate_metrics(metrics_path, state.epoch)
     else:
         state = LoopState()
-        metrics_path.write_text("")
+        if world.is_main:
+            metrics_path.write_text("")
     start = time.perf_counter() - state.train_seconds
     bar = tqdm(
         range(state.epoch + 1, tc.epochs + 1),
@@ -215,7 +223,7 @@ def fit(
         unit="epoch",
         initial=state.epoch,
         total=tc.epochs,
-        disable=None if progress else True,
+        disable=None if progress and world.is_main else True,
         mininterval=1.0,
         dynamic_ncols=True,
     )
@@ -225,9 +233,10 @@ def fit(
             break
         model.train()
         t0 = time.perf_counter()
-        order = torch.randperm(n_train, generator=generator, device=generator.device).to(device)
+        world.seed_epoch(sampling, tc.seed, epoch)
+        order = world.shard(torch.randperm(n_train, generator=generator, device=generator.device).to(device))
         total, steps = torch.zeros((), device=device), 0
-        for lo in range(0, n_train, tc.batch_size):
+        for lo in range(0, order.numel(), tc.batch_size):
             idx = order[lo : lo + tc.batch_size]
             users, pos = train_users[idx], train_items[idx]
             with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp):
@@ -237,13 +246,13 @@ def fit(
             optimizer.step()
             total += loss.detach()
             steps += 1
-        epoch_loss = float(total) / max(steps, 1)
+        epoch_loss = world.mean_loss(total, steps)
         if not math.isfinite(epoch_loss):
             raise KgrecError(f"training diverged at epoch {epoch} (loss {epoch_loss}); lower train.lr")
         state.epoch_times.append(time.perf_counter() - t0)
         state.epoch = epoch
 
-        if epoch % tc.eval_every == 0 or epoch == tc.epochs:
+        if (epoch % tc.eval_every == 0 or epoch == tc.epochs) and world.is_main:
             valid = evaluate_sets(model, g, sets.valid, sets.train, ec.ks, ec.batch_size)
             record = {"epoch": epoch, "loss": epoch_loss, "seconds": state.epoch_times[-1], **{f"valid_{k}": v for k, v in valid.items()}}
             with metrics_path.open("a") as fh:
@@ -256,9 +265,14 @@ def fit(
                 state.waited += 1
             bar.set_postfix(loss=f"{epoch_loss:.4f}", **{f"valid_{metric}": f"{valid[metric]:.4f}", "best": state.best_epoch})
             stop = state.waited >= tc.patience
+        stop = world.agree(stop)  # rank 0 decided; every process stops at the same epoch
         state.train_seconds = time.perf_counter() - start
-        save_checkpoint(checkpoint_dir, model, optimizer, generator, state)
+        if world.is_main:
+            save_checkpoint(checkpoint_dir, model, optimizer, generator, state)
 
+    world.check_in_sync(model)
+    if not world.is_main:  # rank 0 alone selects, tests and writes; the others return its results
+        return world.share(None)
     model.load_state_dict(load_file(str(run_dir / "model.safetensors"), device=str(device)))
     test = evaluate_sets(model, g, sets.test, seen_at_test, ec.ks, ec.batch_size)
     results = {
@@ -277,7 +291,7 @@ def fit(
     }
     write_json(run_dir / "results.json", results)
     shutil.rmtree(checkpoint_dir, ignore_errors=True)  # the run is complete; weights stay
-    return results
+    return world.share(results)
 
 
 def _truncate_metrics(path: Path, last_epoch: int) -> None:
