@@ -189,10 +189,10 @@ class TrainConfig:
         # Checked here so that a typo fails when the config is read, naming the file and key.
         if self.sampler not in ("full", "neighbor"):
             raise KgrecError(f"train.sampler must be \"full\" or \"neighbor\", got {self.sampler!r}")
-        if not self.fanouts or any(f == 0 or f < -1 for f in self.fanouts):
+        if any(f == 0 or f < -1 for f in self.fanouts):
             raise KgrecError(
-                f"train.fanouts must be a non-empty list of positive numbers (or -1 for every "
-                f"neighbour), got {self.fanouts!r}"
+                f"train.fanouts must be positive numbers (or -1 for every neighbour), one per "
+                f"model layer, got {self.fanouts!r}"
             )
 
 

@@ -87,7 +87,7 @@ def _check_csr(rowptr: Tensor, col: Tensor, fanouts: list[int]) -> None:
         raise ValueError("rowptr must be [num_nodes + 1] and col [nnz]")
     if int(rowptr[-1]) != col.numel():
         raise ValueError(f"rowptr ends at {int(rowptr[-1])} but col has {col.numel()} entries")
-    if not fanouts or any(f == 0 or f < -1 for f in fanouts):
+    if any(f == 0 or f < -1 for f in fanouts):  # [] is fine: zero hops, the seeds alone
         raise ValueError(f"fanouts must be positive numbers or -1 (every neighbour), got {list(fanouts)}")
 
 
