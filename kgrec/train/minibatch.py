@@ -41,7 +41,6 @@ from kgrec.errors import KgrecError
 from kgrec.models.graph_tensors import GraphTensors
 from kgrec.models.inputs import NodeInput
 from kgrec.models.lightgcn import KGLightGCN
-from kgrec.models.propagation import NormalisedAdjacency, message_edges
 from kgrec.models.recommender import Recommender
 from kgrec.train.loop import SplitSets, StepLoss
 from kgrec.train.losses import bpr_loss, kg_link_loss, l2_regularisation, sampled_softmax_loss
@@ -78,9 +77,10 @@ def node_input_rows(node_input: NodeInput, g: GraphTensors, nodes: Tensor) -> Te
 class SampledLightGCN:
     """Embeddings of a batch of nodes by LightGCN over their sampled neighbourhood.
 
-    Built once per training graph: the CSR of the message edges (the same edges, with the same
-    multiplicities, as :class:`~kgrec.models.lightgcn.KGLightGCN` propagates over), the
-    full-graph coefficient of every entry and every node's number of neighbours.
+    Samples over the encoder's own normalised adjacency (:meth:`KGLightGCN.adjacency`, built
+    once per graph and cached by the encoder): its CSR structure is the graph to sample, its
+    values are the full-graph coefficients, and full-graph evaluation reuses the very same
+    tensors, so mini-batch training adds no second copy of the graph.
 
     Args:
         model: a :class:`Recommender` whose encoder is :class:`KGLightGCN`.
@@ -94,6 +94,11 @@ class SampledLightGCN:
         encoder = model.encoder
         if not isinstance(encoder, KGLightGCN):
             raise KgrecError('train.sampler = "neighbor" needs model.encoder = "lightgcn"')
+        if encoder.edge_dropout > 0:
+            raise KgrecError(
+                'model.edge_dropout must be 0 with train.sampler = "neighbor" (neighbour sampling '
+                f"already leaves edges out), got {encoder.edge_dropout}"
+            )
         if len(fanouts) != encoder.num_layers:
             raise KgrecError(
                 f"train.fanouts has {len(fanouts)} entries but the model has {encoder.num_layers} "
@@ -102,14 +107,11 @@ class SampledLightGCN:
         self.model = model
         self.g = g
         self.num_layers = encoder.num_layers
-        edge_index, _ = message_edges(g, encoder.use_kg)
-        adj = NormalisedAdjacency.from_edge_index(edge_index, g.num_nodes)
-        degree = torch.zeros(g.num_nodes, dtype=torch.float32, device=edge_index.device)
-        degree.index_add_(0, adj.row, adj.multiplicity)
-        inv_sqrt = torch.where(degree > 0, degree.clamp(min=1e-12).rsqrt(), torch.zeros_like(degree))
-        self.coefficient = inv_sqrt[adj.row] * adj.multiplicity * inv_sqrt[adj.col_indices]
-        self.row_length = (adj.crow_indices[1:] - adj.crow_indices[:-1]).float()
-        self.sampler = make_neighbor_sampler(adj.crow_indices, adj.col_indices, fanouts, backend)
+        adj = encoder.adjacency(g)  # D^-1/2 A D^-1/2 in CSR; no edge dropout, so the cached one
+        rowptr, col = adj.crow_indices(), adj.col_indices()
+        self.coefficient = adj.values()
+        self.row_length = (rowptr[1:] - rowptr[:-1]).float()
+        self.sampler = make_neighbor_sampler(rowptr, col, fanouts, backend)
 
     def __call__(self, seeds: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor, Tensor]:
         """Sample, then encode: ``(emb [n_seeds, d], layer0 [n_seeds, d], seed_index [len(seeds)])``.
@@ -159,15 +161,6 @@ class SampledLightGCN:
             return total / (k + 1)
 
 
-def check_neighbor_config(config: ExperimentConfig) -> None:
-    """The settings that mini-batch training cannot honour, refused with the key to change."""
-    if config.model.edge_dropout > 0:
-        raise KgrecError(
-            'model.edge_dropout must be 0 with train.sampler = "neighbor" (neighbour sampling '
-            f"already leaves edges out), got {config.model.edge_dropout}"
-        )
-
-
 def neighbor_step(
     model: Recommender, g: GraphTensors, sets: SplitSets, config: ExperimentConfig, generator: torch.Generator
 ) -> StepLoss:
@@ -177,7 +170,6 @@ def neighbor_step(
     The sampler, like the negative sampling, draws from ``generator``, so a CPU run is
     reproducible from its seed and resumes exactly (with kgrec's own sampler).
     """
-    check_neighbor_config(config)
     tc = config.train
     encode = SampledLightGCN(model, g, tc.fanouts)
     train_keys = sets.train.keys()
