@@ -84,7 +84,16 @@ def markdown(summary: pd.DataFrame, suite) -> str:
         "",
     ]
     for dataset, table in summary.groupby("dataset", sort=False):
-        lines += [f"## {dataset}", ""]
+        lines += [f"## {dataset}", "", "Headline (the full table follows):", ""]
+        lines += ["| model | Recall@20 | NDCG@20 | best epoch | s/epoch | total s |", "|---|---:|---:|---:|---:|---:|"]
+        for _, r in table.iterrows():
+            lines.append(
+                f"| {r['model']} | {r['recall@20_mean']:.4f} ± {r['recall@20_std']:.4f} "
+                f"| {r['ndcg@20_mean']:.4f} ± {r['ndcg@20_std']:.4f} | {r['best_epoch_mean']:.0f} "
+                f"| {r['seconds_per_epoch_mean']:.2f} | {r['total_seconds_mean']:.0f} |"
+            )
+        total = table["total_seconds_mean"].mul(table["seeds"]).sum()
+        lines += ["", f"Training time summed over every run: {total / 60:.1f} min.", ""]
         head = ["model"] + cols + ["best epoch", "s/epoch", "total s", "device"]
         lines.append("| " + " | ".join(head) + " |")
         lines.append("|" + "|".join(["---"] + ["---:"] * (len(head) - 2) + ["---"]) + "|")

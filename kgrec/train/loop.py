@@ -7,6 +7,10 @@ LightGCN's L2 penalty on the layer-0 embeddings and, when enabled, an auxiliary
 link-prediction loss on knowledge edges. After every ``eval_every`` epochs the model ranks
 all items for the validation users; the best validation metric decides the kept weights and
 early stopping. The test set is touched once, at the end, with the selected weights.
+
+The per-step loss is a function chosen by ``train.sampler`` (:func:`make_step_loss`): with
+``"neighbor"`` each step propagates over the batch's sampled neighbourhood instead of the whole
+graph (:mod:`kgrec.train.minibatch`); everything else here is shared.
 """
 
 from __future__ import annotations
@@ -78,10 +82,15 @@ def _shared_softmax_loss(user_emb, item_emb, users, pos, train: UserItemSets, tr
 
     Sharing makes many negatives cheap (one ``[B, n]`` matrix product instead of a gather of
     ``B * n`` rows); negatives that happen to be a user's training positive are masked out of
-    that user's softmax rather than pushed down. Returns the loss and the negatives.
+    that user's softmax rather than pushed down. With ``num_negatives`` at least the number of
+    items, every item is a negative once: the full softmax, affordable on catalogues of a few
+    thousand items. Returns the loss and the negatives.
     """
     n = tc.num_negatives
-    neg = torch.randint(item_emb.size(0), (n,), generator=generator, device=generator.device).to(users.device)
+    if n >= item_emb.size(0):  # as many negatives as items: the exact (full) softmax, no sampling noise
+        neg = torch.arange(item_emb.size(0), device=users.device)
+    else:
+        neg = torch.randint(item_emb.size(0), (n,), generator=generator, device=generator.device).to(users.device)
     u = user_emb[users]
     pos_scores = (u * item_emb[pos]).sum(-1)
     neg_scores = u @ item_emb[neg].T
