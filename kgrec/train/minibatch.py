@@ -170,6 +170,10 @@ def neighbor_step(
     The sampler, like the negative sampling, draws from ``generator``, so a CPU run is
     reproducible from its seed and resumes exactly (with kgrec's own sampler).
     """
+    if isinstance(model, torch.nn.parallel.DistributedDataParallel):
+        # The step reads the node input and encoder directly, never DDP's forward, so DDP
+        # would not all-reduce the gradients: the replicas would silently drift apart.
+        raise KgrecError('train.sampler = "neighbor" does not support several processes (torchrun) yet; run one process')
     tc = config.train
     encode = SampledLightGCN(model, g, tc.fanouts)
     train_keys = sets.train.keys()

@@ -230,3 +230,15 @@ def test_demo_mini_batch_runs_are_reproducible_by_seed(demo_graph, tmp_path):
     a = train_run(demo_graph, config, tmp_path / "a", progress=False, log=lambda *_: None)
     b = train_run(demo_graph, config, tmp_path / "b", progress=False, log=lambda *_: None)
     assert a["valid"] == b["valid"] and a["test"] == b["test"]
+
+
+def test_refused_under_several_processes():
+    """DDP all-reduces only around its own forward, which the neighbour step never calls."""
+    g = _tiny_graph()
+    config = ExperimentConfig()
+    config.model.dim, config.model.layers = 8, 2
+    config.train.sampler, config.train.fanouts = "neighbor", [2, 2]
+    replica = object.__new__(torch.nn.parallel.DistributedDataParallel)  # enough for isinstance
+    sets = SplitSets.from_split(_tiny_split(), g.num_users, g.num_items, "cpu")
+    with pytest.raises(KgrecError, match="several processes"):
+        make_step_loss(replica, g, sets, config, torch.Generator())
