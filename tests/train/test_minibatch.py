@@ -242,3 +242,29 @@ def test_refused_under_several_processes():
     sets = SplitSets.from_split(_tiny_split(), g.num_users, g.num_items, "cpu")
     with pytest.raises(KgrecError, match="several processes"):
         make_step_loss(replica, g, sets, config, torch.Generator())
+
+
+def test_demo_mini_batch_run_resumes_to_the_same_metrics(demo_graph, tmp_path, monkeypatch):
+    """The sampler draws from the checkpointed generator, so an interrupted run resumes exactly."""
+    import kgrec.train.loop as loop
+    from kgrec.runs import resume_run
+
+    config = _demo_config(epochs=3)
+    whole = train_run(demo_graph, config, tmp_path / "whole", progress=False, log=lambda *_: None)
+
+    class Interrupted(Exception):
+        pass
+
+    save = loop.save_checkpoint
+
+    def save_then_stop(checkpoint_dir, model, optimizer, generator, state, *args, **kwargs):
+        save(checkpoint_dir, model, optimizer, generator, state, *args, **kwargs)
+        if state.epoch == 1:
+            raise Interrupted
+
+    monkeypatch.setattr(loop, "save_checkpoint", save_then_stop)
+    with pytest.raises(Interrupted):
+        train_run(demo_graph, config, tmp_path / "cut", progress=False, log=lambda *_: None)
+    monkeypatch.setattr(loop, "save_checkpoint", save)
+    resumed = resume_run(tmp_path / "cut", progress=False, log=lambda *_: None)
+    assert resumed["valid"] == whole["valid"] and resumed["test"] == whole["test"]
