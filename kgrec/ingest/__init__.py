@@ -1,7 +1,8 @@
 """Ingestion: raw sources -> validated :class:`~kgrec.ingest.sources.SourceTables`.
 
-:func:`ingest` follows a graph spec: it reads the interaction log (:mod:`.logs`), parses the RDF
-(:mod:`.rdf`), matches items (and users) to RDF resources (:mod:`.matching`) and splits the RDF
+:func:`ingest` follows a graph spec: it reads the interaction log (:mod:`.logs`), reads the RDF
+into a table of statements (:mod:`.statements`: N-Triples and N-Quads vectorised, other formats
+through rdflib, :mod:`.rdf`), matches items (and users) to RDF resources (:mod:`.matching`) and splits the RDF
 into edges, texts and node types (:mod:`.knowledge`). :func:`read_recbole` and
 :func:`read_kgat` import datasets already prepared for those libraries.
 
@@ -13,22 +14,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import rdflib
+import pandas as pd
 
 from kgrec.config import GraphSpec
 from kgrec.errors import KgrecError
 from kgrec.ingest.kgat import read_kgat
-from kgrec.ingest.knowledge import extract_knowledge
+from kgrec.ingest.knowledge import extract_knowledge, knowledge_from_statements
 from kgrec.ingest.logs import read_interactions
 from kgrec.ingest.matching import match_items, resource_iris
 from kgrec.ingest.rdf import parse_rdf
 from kgrec.ingest.recbole import read_recbole
 from kgrec.ingest.sources import BuildReport, SourceTables
+from kgrec.ingest.statements import read_statements, statement_iris, unique_statements
 
 __all__ = [
     "ingest",
     "read_interactions",
     "parse_rdf",
+    "read_statements",
     "extract_knowledge",
     "match_items",
     "read_recbole",
@@ -64,15 +67,17 @@ def ingest(spec: GraphSpec) -> SourceTables:
             inputs=inputs,
         )
 
-    graph: rdflib.Graph | None = None  # the first file's own graph; later files are merged into it
+    # a table of statements rather than an rdflib graph: N-Triples and N-Quads are read
+    # vectorised, and millions of statements fit in memory (see kgrec.ingest.statements)
     rdf_paths = [spec.resolve(p) for p in rdf.paths]
-    for path in rdf_paths:
-        graph = parse_rdf(path, rdf.format, into=graph, lenient=spec.lenient, report=report)
+    parts = [read_statements(path, rdf.format, lenient=spec.lenient, report=report) for path in rdf_paths]
+    statements = unique_statements(pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0])
+    del parts
     inputs["rdf"] = [str(p) for p in rdf_paths]
     if rdf.link is not None:
         inputs["link"] = [str(spec.resolve(rdf.link))]
 
-    resources = resource_iris(graph)
+    resources = statement_iris(statements)
     item_nodes = match_items(items, resources, rdf, spec.base_dir)
     matched = sum(node is not None for node in item_nodes.values())
     report.add("items", "read", len(items))
@@ -93,7 +98,8 @@ def ingest(spec: GraphSpec) -> SourceTables:
         report.add("users", "users matched to RDF", len(user_nodes))
         report.note(f"{len(user_nodes):,} of {len(users):,} users matched to RDF resources")
 
-    triples, texts, node_types = extract_knowledge(graph, rdf, report)
+    triples, texts, node_types = knowledge_from_statements(statements, rdf, report)
+    del statements
     # node types are for entities: an item or a user keeps its own node type
     not_entities = {n for n in item_nodes.values() if n is not None} | set(user_nodes.values())
     node_types = {node: name for node, name in node_types.items() if node not in not_entities}

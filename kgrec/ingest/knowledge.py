@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pandas as pd
-from rdflib import BNode, Graph, Literal, URIRef
+from rdflib import Graph
 
 from kgrec.config import RdfSource
 from kgrec.ingest.sources import TEXT_COLUMNS, TRIPLE_COLUMNS, BuildReport
@@ -46,69 +47,102 @@ def extract_knowledge(
         with a label or a description), and node IRI -> type name (the sanitised local name of
         its class; the sorted-first one when it has several).
     """
-    descriptions = {p: i for i, p in enumerate(rdf.description_predicates)}
-    labels = {p: i for i, p in enumerate(rdf.label_predicates)}
-    ignored = set(rdf.ignore_predicates)
-    type_predicate = rdf.type_predicate
+    from kgrec.ingest.statements import graph_statements
 
-    heads: list[str] = []
-    relations: list[str] = []
-    tails: list[str] = []
-    # node -> (rank, text): the best literal seen so far; lower rank wins.
-    best_label: dict[str, tuple[tuple, str]] = {}
-    best_description: dict[str, tuple[tuple, str]] = {}
+    return knowledge_from_statements(graph_statements(graph), rdf, report)
+
+
+def knowledge_from_statements(
+    statements: pd.DataFrame, rdf: RdfSource, report: BuildReport
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str]]:
+    """:func:`extract_knowledge` for a statement table (:mod:`kgrec.ingest.statements`), column
+    by column rather than statement by statement: the same rules, at millions of statements.
+
+    ``statements`` is taken as a set (see :func:`~kgrec.ingest.statements.unique_statements`);
+    edges keep its order.
+    """
+    from kgrec.ingest.statements import BLANK, LITERAL
+
+    predicate = statements["predicate"]
+    object_kind = statements["object_kind"].to_numpy()
+    blank = (statements["subject_kind"].to_numpy() == BLANK) | (object_kind == BLANK)
+    ignored = ~blank & predicate.isin(list(rdf.ignore_predicates)).to_numpy()
+    rest = ~blank & ~ignored
+    literal = rest & (object_kind == LITERAL)
+    is_description = literal & predicate.isin(rdf.description_predicates).to_numpy()
+    is_label = literal & ~is_description & predicate.isin(rdf.label_predicates).to_numpy()
+    attribute = literal & ~is_description & ~is_label
+    if rdf.type_predicate is not None:
+        is_type = rest & ~literal & (predicate == rdf.type_predicate).to_numpy()
+    else:
+        is_type = np.zeros(len(statements), dtype=bool)
+    edge = rest & ~literal & ~is_type
+
+    report.read(SOURCE, len(statements))
+    report.kept(SOURCE, int(edge.sum()))
+    report.dropped(SOURCE, LITERAL_ATTRIBUTE, int(attribute.sum()))
+    report.dropped(SOURCE, BLANK_NODE, int(blank.sum()))
+    report.dropped(SOURCE, IGNORED_PREDICATE, int(ignored.sum()))
+    report.add(SOURCE, TYPE_STATEMENT, int(is_type.sum()))
+    report.add(SOURCE, TEXT_STATEMENT, int(is_description.sum() + is_label.sum()))
+
+    edges = statements.loc[edge, ["subject", "predicate", "object"]]
+    triples = pd.DataFrame(
+        {
+            "head": edges["subject"].astype("string").to_numpy(),
+            "relation": edges["predicate"].astype("string").to_numpy(),
+            "tail": edges["object"].astype("string").to_numpy(),
+        }
+    )[TRIPLE_COLUMNS]
+
     types: dict[str, str] = {}
-    dropped = {LITERAL_ATTRIBUTE: 0, BLANK_NODE: 0, IGNORED_PREDICATE: 0}
-    n_types = n_texts = 0
+    if is_type.any():
+        typed = statements.loc[is_type, ["subject", "object"]]
+        classes = pd.unique(typed["object"])
+        names = typed["object"].map(dict(zip(classes, (type_name(c) for c in classes))))
+        typed = typed.assign(name=names.to_numpy())[names.to_numpy() != ""]
+        types = typed.groupby("subject", sort=False)["name"].min().to_dict()
 
-    for s, p, o in graph:
-        if isinstance(s, BNode) or isinstance(o, BNode):
-            dropped[BLANK_NODE] += 1
-            continue
-        predicate = str(p)
-        if predicate in ignored:
-            dropped[IGNORED_PREDICATE] += 1
-            continue
-        subject = str(s)
-        if isinstance(o, Literal):
-            if predicate in descriptions:
-                _keep_best(best_description, subject, (_language_rank(o), descriptions[predicate]), str(o))
-                n_texts += 1
-            elif predicate in labels:
-                _keep_best(best_label, subject, (_language_rank(o), labels[predicate]), str(o))
-                n_texts += 1
-            else:
-                dropped[LITERAL_ATTRIBUTE] += 1
-            continue
-        if predicate == type_predicate and isinstance(o, URIRef):
-            name = type_name(str(o))
-            if name and (subject not in types or name < types[subject]):
-                types[subject] = name
-            n_types += 1
-            continue
-        heads.append(subject)
-        relations.append(predicate)
-        tails.append(str(o))
-
-    report.read(SOURCE, len(graph))
-    report.kept(SOURCE, len(heads))
-    for reason, n in dropped.items():
-        report.dropped(SOURCE, reason, n)
-    report.add(SOURCE, TYPE_STATEMENT, n_types)
-    report.add(SOURCE, TEXT_STATEMENT, n_texts)
-
-    triples = pd.DataFrame({"head": heads, "relation": relations, "tail": tails}, dtype="string")
-    triples = triples[TRIPLE_COLUMNS]
+    best_description = _best_texts(statements.loc[is_description], rdf.description_predicates)
+    best_label = _best_texts(statements.loc[is_label], rdf.label_predicates)
     nodes = sorted(best_label.keys() | best_description.keys())
     texts = pd.DataFrame(
         {
             "node": nodes,
-            "label": [best_label[n][1] if n in best_label else None for n in nodes],
-            "description": [best_description[n][1] if n in best_description else None for n in nodes],
+            "label": [best_label.get(n) for n in nodes],
+            "description": [best_description.get(n) for n in nodes],
         },
         dtype="object",
     )[TEXT_COLUMNS]
     return triples, texts, types
+
+
+def _best_texts(rows: pd.DataFrame, predicates: list[str]) -> dict[str, str]:
+    """Node -> its best literal: English first, then untagged, then other languages; then the
+    predicate listed first; then the text itself, so the choice never depends on input order.
+    Empty (all-space) literals never count."""
+    if rows.empty:
+        return {}
+    text = [t.strip() for t in rows["object"].tolist()]
+    language = rows["language"].str.lower()
+    rank = np.where(
+        (language == "en").to_numpy(dtype=bool, na_value=False)
+        | language.str.startswith("en-").to_numpy(dtype=bool, na_value=False),
+        0,
+        np.where(language.isna().to_numpy(), 1, 2),
+    )
+    order = {p: i for i, p in enumerate(predicates)}
+    frame = pd.DataFrame(
+        {
+            "node": rows["subject"].to_numpy(dtype=object),
+            "rank": rank,
+            "predicate": rows["predicate"].map(order).to_numpy(),
+            "text": pd.Series(text, dtype=object),
+        }
+    )
+    frame = frame[frame["text"] != ""]
+    best = frame.sort_values(["node", "rank", "predicate", "text"], kind="stable").drop_duplicates("node")
+    return dict(zip(best["node"].tolist(), best["text"].tolist()))
 
 
 def type_name(class_iri: str) -> str:
@@ -117,21 +151,3 @@ def type_name(class_iri: str) -> str:
     class called ``user`` or ``item`` apart from its own node types of those names."""
     local = re.split(r"[/#:]", class_iri.rstrip("/#"))[-1]
     return re.sub(r"[^A-Za-z0-9_]", "_", local)
-
-
-def _language_rank(literal: Literal) -> int:
-    """English first, then untagged literals, then any other language."""
-    lang = (literal.language or "").lower()
-    if lang == "en" or lang.startswith("en-"):
-        return 0
-    return 1 if not lang else 2
-
-
-def _keep_best(best: dict[str, tuple[tuple, str]], node: str, rank: tuple, text: str) -> None:
-    text = text.strip()
-    if not text:
-        return
-    key = (*rank, text)  # the text itself breaks ties, so the choice never depends on graph order
-    current = best.get(node)
-    if current is None or key < (*current[0], current[1]):
-        best[node] = (rank, text)

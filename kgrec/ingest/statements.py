@@ -1,0 +1,273 @@
+"""RDF as a table of statements, with a vectorised reader for N-Triples and N-Quads.
+
+An rdflib graph costs about a kilobyte and tens of microseconds per statement: Amazon-Book's
+2.5 million triples took minutes and gigabytes before kgrec saw them. The graph builder never
+needs rdflib's terms, only strings, so :func:`ingest <kgrec.ingest.ingest>` works on a table
+(:data:`STATEMENT_COLUMNS`): one row per statement, subject, predicate and object as strings,
+the kinds of subject and object (IRI, literal, blank node), a literal's language and datatype.
+
+:func:`read_statements` fills it:
+
+* **N-Triples and N-Quads**: the bytes get the same checks as before (binary data, NUL bytes,
+  invalid UTF-8 name their line); then one regular expression, run by pyarrow over every line at
+  once, recognises the lines that are plainly well formed (absolute IRIs of printable ASCII
+  without ``<>"{}|^`\\``, plain or language-tagged literals without escapes, one space between
+  terms, ``.`` at the end), and plain string splits take them apart:
+  by construction their terms are what rdflib would make of them and pass every check kgrec
+  makes. Every other line (escapes, datatypes, blank nodes, comments after the statement,
+  non-ASCII IRIs, and of course every broken line) goes through the very same rdflib line
+  parser and term checks as :func:`kgrec.ingest.rdf.parse_rdf`, in file order, so errors,
+  line numbers and lenient drops are exactly the same as there;
+* **other formats**: :func:`~kgrec.ingest.rdf.parse_rdf`, then :func:`graph_statements`.
+
+A graph is a set, and so is the table once :func:`unique_statements` has dropped repeats
+(language tags compared case-insensitively, as rdflib does).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import rdflib
+from rdflib import BNode, Literal, URIRef
+from rdflib.plugins.parsers.nquads import NQuadsParser
+from rdflib.plugins.parsers.ntriples import ParseError, W3CNTriplesParser
+
+from kgrec.errors import KgrecError
+from kgrec.ingest.rdf import (
+    _LINE_FORMATS,
+    FORMAT_NAMES,
+    SOURCE,
+    SYNTAX_ERROR,
+    _line_error,
+    _LineSink,
+    _quiet_rdflib,
+    _term_problem,
+    parse_rdf,
+    rdf_format,
+)
+from kgrec.ingest.sources import BuildReport
+from kgrec.ingest.textscan import check_text
+
+#: Columns of a statement table.
+STATEMENT_COLUMNS = ["subject", "subject_kind", "predicate", "object", "object_kind", "language", "datatype"]
+IRI, LITERAL, BLANK = 0, 1, 2  # values of subject_kind / object_kind
+#: Lines handed to the regular expression at once (bounds the memory of its result).
+BLOCK_LINES = 1 << 20
+
+# Printable ASCII but the characters IRIREF forbids: such IRIs pass iri_problem, and rdflib's
+# line parser keeps them as they are.
+_IRI = r"[A-Za-z][A-Za-z0-9+.\-]*:[\x21\x23-\x3b\x3d\x3f-\x5b\x5d\x5f\x61-\x7a\x7e]*"
+# The fast path's lines: terms separated by one space each (as rdflib and most tools write them),
+# so that a plain split finds them; any other spacing is still read, by the slow path.
+_OBJECT = r'(?:<' + _IRI + r'>|"[^"\\\r\n]*"(?:@[a-zA-Z]+(?:-[a-zA-Z0-9]+)*)?)'
+_TAIL = r"[ \t]*\.[ \t]*\r?$"
+_PATTERNS = {
+    "nt": r"^<" + _IRI + r"> <" + _IRI + r"> " + _OBJECT + _TAIL,
+    "nquads": r"^<" + _IRI + r"> <" + _IRI + r"> " + _OBJECT + r"(?: <" + _IRI + r">)?" + _TAIL,
+}
+_END = 1 << 30  # "to the end of the string" for utf8_slice_codeunits
+
+
+def empty_statements() -> pd.DataFrame:
+    return _frame([], [], [], [], [], [], [])
+
+
+def _frame(subject, subject_kind, predicate, obj, object_kind, language, datatype) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "subject": pd.Series(subject, dtype="str"),
+            "subject_kind": pd.Series(subject_kind, dtype=np.int8),
+            "predicate": pd.Series(predicate, dtype="str"),
+            "object": pd.Series(obj, dtype="str"),
+            "object_kind": pd.Series(object_kind, dtype=np.int8),
+            "language": pd.Series(language, dtype="str"),
+            "datatype": pd.Series(datatype, dtype="str"),
+        }
+    )
+
+
+def _kind(term) -> int:
+    return BLANK if isinstance(term, BNode) else LITERAL if isinstance(term, Literal) else IRI
+
+
+def terms_to_statements(triples) -> pd.DataFrame:
+    """rdflib ``(s, p, o)`` triples -> a statement table, in the order given."""
+    columns: list[list] = [[], [], [], [], [], [], []]
+    for s, p, o in triples:
+        columns[0].append(str(s))
+        columns[1].append(_kind(s))
+        columns[2].append(str(p))
+        columns[3].append(str(o))
+        columns[4].append(_kind(o))
+        literal = isinstance(o, Literal)
+        columns[5].append(o.language if literal and o.language else None)
+        columns[6].append(str(o.datatype) if literal and o.datatype is not None else None)
+    return _frame(*columns)
+
+
+def graph_statements(graph: rdflib.Graph) -> pd.DataFrame:
+    """Every statement of an rdflib graph, as a table."""
+    return terms_to_statements(graph)
+
+
+def unique_statements(statements: pd.DataFrame) -> pd.DataFrame:
+    """The table as a set: repeats dropped (the first kept), language tags compared case-blind."""
+    key = statements.drop(columns=["language"]).assign(language=statements["language"].str.lower())
+    return statements.loc[~key.duplicated().to_numpy()].reset_index(drop=True)
+
+
+def statement_iris(statements: pd.DataFrame) -> set[str]:
+    """Every IRI that is a subject or an object (what :func:`~kgrec.ingest.matching.resource_iris`
+    gives for a graph)."""
+    subjects = statements["subject"][statements["subject_kind"].to_numpy() == IRI]
+    objects = statements["object"][statements["object_kind"].to_numpy() == IRI]
+    return set(pd.unique(pd.concat([subjects, objects], ignore_index=True)).tolist())
+
+
+# --------------------------------------------------------------------------- reading
+def read_statements(
+    path: str | Path, fmt: str | None = None, *, lenient: bool = False, report: BuildReport | None = None
+) -> pd.DataFrame:
+    """The statements of one RDF file (named graphs merged), in file order, repeats kept.
+
+    Same arguments, checks and errors as :func:`kgrec.ingest.rdf.parse_rdf`, whose result it
+    is as a table; N-Triples and N-Quads take the vectorised path (see the module docstring).
+    """
+    path = Path(path)
+    fmt = rdf_format(path, fmt)
+    if fmt not in _LINE_FORMATS:
+        return graph_statements(parse_rdf(path, fmt, lenient=lenient, report=report))
+    if path.is_dir():
+        raise KgrecError("is a folder; give the RDF files themselves", path=path)
+    if not path.is_file():
+        raise KgrecError("RDF file not found", path=path)
+    report = report if report is not None else BuildReport()
+    name = FORMAT_NAMES[fmt]
+    data = path.read_bytes()
+    check_text(data, path, expected=f"{name} text")  # raises for binary, NUL, invalid UTF-8
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    with _quiet_rdflib():
+        statements = _read_lines(data, fmt, path, lenient, report)
+    if len(statements) == 0:
+        message = f"holds no RDF statements (is it an empty or a truncated {name} file?)"
+        if not lenient:
+            raise KgrecError(message, path=path)
+        report.note(f"{path}: {message}")
+    return statements
+
+
+def _split_lines(data: bytes) -> pa.Array:
+    """The lines of ``data`` (split at ``\\n``, as ``str.split`` does), without Python strings."""
+    offsets = pa.py_buffer(np.array([0, len(data)], dtype=np.int64).tobytes())
+    whole = pa.LargeStringArray.from_buffers(1, offsets, pa.py_buffer(data))
+    return pc.split_pattern(whole, "\n").values
+
+
+def _read_lines(data: bytes, fmt: str, path: Path, lenient: bool, report: BuildReport) -> pd.DataFrame:
+    lines = _split_lines(data)
+    pattern = _PATTERNS[fmt]
+    parts: list[pd.DataFrame] = []
+    line_numbers: list[np.ndarray] = []
+    slow: list[tuple[int, str]] = []
+    for start in range(0, len(lines), BLOCK_LINES):
+        block = lines.slice(start, BLOCK_LINES)
+        good = pc.match_substring_regex(block, pattern).to_numpy(zero_copy_only=False)
+        for k in np.flatnonzero(~good):
+            line = block[int(k)].as_py().rstrip("\r")
+            rest = line.lstrip(" \t")
+            if rest and not rest.startswith("#"):  # not a blank line or a comment
+                slow.append((start + int(k) + 1, line))
+        if good.any():
+            parts.append(_fast_statements(block.filter(pa.array(good)).cast(pa.string())))
+            line_numbers.append(start + 1 + np.flatnonzero(good))
+    del lines
+    if slow:
+        parsed, numbers = _parse_slow_lines(slow, fmt, path, lenient, report)
+        parts.append(parsed)
+        line_numbers.append(numbers)
+    if not parts:
+        return empty_statements()
+    table = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    if slow:  # back to file order
+        table = table.iloc[np.argsort(np.concatenate(line_numbers), kind="stable")].reset_index(drop=True)
+    return table
+
+
+def _fast_statements(lines: pa.Array) -> pd.DataFrame:
+    """The statements of lines that match the fast pattern: plain splits, no regular expression.
+
+    ``<s> <p> REST``: the subject and predicate are the first two space-separated fields without
+    their brackets; an IRI object runs to the first ``>`` of REST, a literal lies between its
+    first two ``"`` (a fast-path literal holds no other), a language tag follows ``"@`` up to a
+    space, a tab, the final ``.`` or a line end.
+    """
+    fields = pc.split_pattern(lines, " ", max_splits=2)
+    subject = pc.utf8_slice_codeunits(pc.list_element(fields, 0), 1, -1)
+    predicate = pc.utf8_slice_codeunits(pc.list_element(fields, 1), 1, -1)
+    rest = pc.list_element(fields, 2)
+    del fields
+    iri_object = pc.starts_with(rest, "<")
+    iri = pc.utf8_slice_codeunits(pc.list_element(pc.split_pattern(rest, ">", max_splits=1), 0), 1, _END)
+    # the two quotes added make every row split into three, IRI objects too
+    quoted = pc.split_pattern(pc.binary_join_element_wise(rest, '""', ""), '"', max_splits=2)
+    text, after = pc.list_element(quoted, 1), pc.list_element(quoted, 2)
+    del quoted, rest
+    tag = pc.list_element(pc.split_pattern(pc.utf8_slice_codeunits(after, 1, _END), " ", max_splits=1), 0)
+    tag = pc.utf8_rtrim(tag, characters=' \t.\r"')
+    language = pc.if_else(pc.and_(pc.invert(iri_object), pc.starts_with(after, "@")), tag, pa.scalar(None, pa.string()))
+    return pd.DataFrame(
+        {
+            "subject": pd.Series(subject, dtype="str"),
+            "subject_kind": np.zeros(len(lines), dtype=np.int8),
+            "predicate": pd.Series(predicate, dtype="str"),
+            "object": pd.Series(pc.if_else(iri_object, iri, text), dtype="str"),
+            "object_kind": np.where(iri_object.to_numpy(zero_copy_only=False), IRI, LITERAL).astype(np.int8),
+            "language": pd.Series(language, dtype="str"),
+            "datatype": pd.Series(pa.nulls(len(lines), pa.string()), dtype="str"),
+        }
+    )
+
+
+def _parse_slow_lines(
+    lines: list[tuple[int, str]], fmt: str, path: Path, lenient: bool, report: BuildReport
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """The lines the fast path left, through rdflib's line parser and kgrec's term checks
+    (the same steps as :func:`kgrec.ingest.rdf._parse_lines`)."""
+    name = FORMAT_NAMES[fmt]
+    sink = _LineSink()
+    parser = NQuadsParser() if fmt == "nquads" else W3CNTriplesParser()
+    parser.sink = sink
+    blank_nodes: dict = {}  # "_:b1" means the same node on every line of the file
+    dropped: Counter = Counter()
+    statements, numbers = [], []
+    for number, line in lines:
+        sink.clear()
+        parser.line = line
+        try:
+            parser.parseline(blank_nodes)
+        except ParseError as e:
+            reason, detail = SYNTAX_ERROR, f"{name} {SYNTAX_ERROR}: {_line_error(str(e))}"
+        else:
+            if sink.statement is None:
+                continue
+            escapes = "\\u" in line or "\\U" in line
+            problem = next(filter(None, (_term_problem(t, escapes) for t in [*sink.statement, sink.context])), None)
+            if problem is None:
+                statements.append(sink.statement)
+                numbers.append(number)
+                continue
+            reason, detail = problem
+        if not lenient:
+            raise KgrecError(detail + " (or set lenient = true to drop and count bad lines)", path=path, line=number)
+        dropped[reason] += 1
+    for reason, n in dropped.items():
+        report.read(SOURCE, n)
+        report.dropped(SOURCE, reason, n)
+    return terms_to_statements(statements), np.array(numbers, dtype=np.int64)
