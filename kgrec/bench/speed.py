@@ -102,6 +102,11 @@ def check_options(o: SpeedOptions) -> None:
         raise KgrecError("--skip leaves nothing to measure (steps: build, encode, train, eval)")
     if o.spec and o.synth:
         raise KgrecError("give either --spec or --synth, not both")
+    if o.synth and not Path(o.synth).is_dir():
+        from kgrec.datasets.synth import PRESETS
+
+        if o.synth not in PRESETS:
+            raise KgrecError(f"--synth {o.synth!r} is neither a folder nor a preset (presets: {', '.join(PRESETS)})")
     if not (o.spec or o.synth or o.graph):
         raise KgrecError("nothing to measure on: give --spec SPEC.toml, --synth PRESET|DIR or --graph DIR")
     needs_graph = any(s not in o.skip for s in ("encode", "train", "eval"))
@@ -234,32 +239,30 @@ def _tail(path: Path, lines: int = 15) -> str:
 def synth_spec(synth: str, workdir: Path, log=print) -> tuple[Path, dict]:
     """The graph spec of a generated data set: ``synth`` is a preset name or a folder.
 
-    A folder is one that ``kgrec data synth`` wrote (it holds the spec to build from); a preset
-    is generated into ``workdir`` first (in a child process; its time is reported, apart from
-    the build's).
+    A folder is one that ``kgrec data synth`` wrote (its ``graph.toml`` is the spec; generate
+    a large preset once and pass its folder to time the build again without generating it
+    again). A preset is generated into ``workdir`` first, in a child process; its time is
+    reported apart from the build's.
     """
     folder = Path(synth)
     info: dict = {"synth": synth}
     if not folder.is_dir():
-        try:
-            from kgrec.datasets import synth as synth_module  # noqa: F401 - availability check
-        except ImportError:
-            raise KgrecError(
-                f"--synth {synth!r}: not a folder, and this kgrec cannot generate data sets "
-                "(kgrec data synth is missing); give --spec SPEC.toml or a --synth folder"
-            ) from None
+        from kgrec.datasets.synth import PRESETS
+
+        if synth not in PRESETS:
+            raise KgrecError(f"--synth {synth!r} is neither a folder nor a preset (presets: {', '.join(PRESETS)})")
         folder = workdir / "synth"
-        log(f"generating {synth} into {folder}")
-        code, wall, _ = run_measured(_kgrec_command("data", "synth", synth, "--out", str(folder)), workdir / "synth.log")
-        if code != 0:
-            raise KgrecError(f"kgrec data synth {synth} failed (exit status {code}):\n{_tail(workdir / 'synth.log')}")
-        info["generate_seconds"] = wall
-    specs = sorted(folder.glob("*.toml"))
-    if len(specs) != 1:
-        raise KgrecError(
-            f"expected one graph spec (*.toml) in the generated folder, found {len(specs)}", path=folder
+        log(f"generating {synth} into {folder} (kgrec data synth)")
+        code, wall, peak = run_measured(
+            _kgrec_command("data", "synth", "--preset", synth, "--out", str(folder)), workdir / "synth.log"
         )
-    return specs[0], info
+        if code != 0:
+            raise KgrecError(f"kgrec data synth --preset {synth} failed (exit status {code}):\n{_tail(workdir / 'synth.log')}")
+        info.update(generate_seconds=wall, generate_peak_rss_bytes=peak)
+    spec = folder / "graph.toml"
+    if not spec.is_file():
+        raise KgrecError("no graph.toml: not a folder written by kgrec data synth", path=folder)
+    return spec, info
 
 
 def measure_build(spec: Path, out: Path, log_path: Path) -> dict:

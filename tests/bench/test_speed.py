@@ -139,15 +139,19 @@ def test_bad_arguments_give_one_clear_line(extra, message, capsys, tmp_path, mon
     assert len(err.strip().splitlines()) == 1
 
 
-def test_synth_without_generator_or_folder_is_refused(tmp_path):
-    try:
-        import kgrec.datasets.synth  # noqa: F401
-    except ImportError:
-        with pytest.raises(KgrecError, match="cannot generate data sets"):
-            run_speed(SpeedOptions(synth="amazon-book", workdir=str(tmp_path), skip=["encode", "train", "eval"]), log=quiet)
+def test_synth_folder_or_preset(tmp_path):
+    from kgrec.bench.speed import synth_spec
+    from kgrec.datasets.synth import write_synth
+
+    folder = tmp_path / "synth"
+    write_synth(folder, users=20, items=10, interactions=60, entities=12, triples=40)
+    spec, info = synth_spec(str(folder), tmp_path, log=quiet)
+    assert spec == folder / "graph.toml" and info == {"synth": str(folder)}
     (tmp_path / "empty").mkdir()
-    with pytest.raises(KgrecError, match="expected one graph spec"):
-        run_speed(SpeedOptions(synth=str(tmp_path / "empty"), workdir=str(tmp_path), skip=["encode", "train", "eval"]), log=quiet)
+    with pytest.raises(KgrecError, match="no graph.toml"):
+        synth_spec(str(tmp_path / "empty"), tmp_path, log=quiet)
+    with pytest.raises(KgrecError, match="neither a folder nor a preset .presets: amazon-book, amazon-book-10x"):
+        run_speed(SpeedOptions(synth="amazon-boook", workdir=str(tmp_path)), log=quiet)
 
 
 def test_bench_suite_command_unchanged():
