@@ -9,7 +9,6 @@ becomes an entity, typed by ``SourceTables.node_types`` (default ``"entity"``).
 from __future__ import annotations
 
 import re
-from collections import defaultdict
 
 import numpy as np
 import pandas as pd
@@ -69,29 +68,40 @@ def build_graph(tables: SourceTables, name: str = "graph") -> KnowledgeGraph:
     user_codes, user_uniques = pd.factorize(inter["user"])
     item_codes, item_uniques = pd.factorize(inter["item"])
     user_ids, item_ids = list(user_uniques), list(item_uniques)
-    user_idx = {u: i for i, u in enumerate(user_ids)}
-    item_idx = {it: i for i, it in enumerate(item_ids)}
 
-    # Node keys (IRIs) of users and items, so that triples about them land on them.
-    key_to_node: dict[str, tuple[str, int]] = {}
-    for it, i in item_idx.items():
-        key = tables.item_nodes.get(it)
-        if key is not None:
-            key_to_node.setdefault(key, (ITEM, i))
-    for u, key in tables.user_nodes.items():
-        if u in user_idx and key is not None:
-            key_to_node.setdefault(key, (USER, user_idx[u]))
-
+    # Every node key of a triple, numbered in order of first appearance; then, per key, its node
+    # type and index: the item (or user) it was matched to, else an entity. Column-wise, so that
+    # millions of triples cost seconds (a dict look-up per triple took minutes).
     triples = tables.triples.drop_duplicates()
-    entity_keys: dict[str, list[str]] = defaultdict(list)
-    seen: set[str] = set()
-    for key in pd.unique(pd.concat([triples["head"], triples["tail"]], ignore_index=True)):
-        if key not in key_to_node and key not in seen:
-            seen.add(key)
-            entity_keys[type_name(tables.node_types.get(key, DEFAULT_ENTITY_TYPE))].append(key)
-    for t, keys in entity_keys.items():
-        for i, key in enumerate(keys):
-            key_to_node[key] = (t, i)
+    key_codes, keys = pd.factorize(pd.concat([triples["head"], triples["tail"]], ignore_index=True))
+    keys = pd.Index(keys, dtype=object)
+    type_names: list[str] = [USER, ITEM]
+    key_type = np.full(len(keys), -1, dtype=np.int64)
+    key_index = np.zeros(len(keys), dtype=np.int64)
+    # items first, then users; the first node to claim a key keeps it
+    user_idx = {u: i for i, u in enumerate(user_ids)} if tables.user_nodes else {}
+    claims = [(1, i, key) for i, it in enumerate(item_ids) if (key := tables.item_nodes.get(it)) is not None]
+    claims += [(0, user_idx[u], key) for u, key in tables.user_nodes.items() if u in user_idx and key is not None]
+    if claims:
+        claim_type, claim_index, claim_key = (np.asarray(c) for c in zip(*claims))
+        at = keys.get_indexer(pd.Index(claim_key, dtype=object))
+        found = np.flatnonzero(at >= 0)
+        _, first = np.unique(at[found], return_index=True)
+        chosen = found[first]
+        key_type[at[chosen]] = claim_type[chosen].astype(np.int64)
+        key_index[at[chosen]] = claim_index[chosen].astype(np.int64)
+    is_entity = key_type < 0
+    entity_keys: dict[str, list[str]] = {}
+    if is_entity.any():
+        raw = pd.Series(keys[is_entity]).map(tables.node_types).fillna(DEFAULT_ENTITY_TYPE)
+        names = raw.map({r: type_name(r) for r in pd.unique(raw)})
+        type_codes, entity_types = pd.factorize(names)
+        type_names += list(entity_types)
+        key_type[is_entity] = 2 + type_codes
+        key_index[is_entity] = pd.Series(type_codes).groupby(type_codes).cumcount().to_numpy()
+        entity_list = keys[is_entity].tolist()
+        for code, t in enumerate(entity_types):
+            entity_keys[t] = [entity_list[k] for k in np.flatnonzero(type_codes == code)]
 
     # Node tables: original id, label, text.
     texts = tables.texts.drop_duplicates("node").set_index("node")
@@ -147,13 +157,22 @@ def build_graph(tables: SourceTables, name: str = "graph") -> KnowledgeGraph:
         data[ITEM, REVERSE_PREFIX + b, USER].edge_index = ei.flip(0)
 
     if len(triples):
-        heads = [key_to_node[h] for h in triples["head"]]
-        tails = [key_to_node[t] for t in triples["tail"]]
-        groups: dict[tuple[str, str, str], list[tuple[int, int]]] = defaultdict(list)
-        for (ht, hi), rel, (tt, ti) in zip(heads, triples["relation"], tails):
-            groups[(ht, rel_names[rel], tt)].append((hi, ti))
-        for (ht, rel, tt), pairs in sorted(groups.items()):
-            ei = torch.as_tensor(np.array(pairs, dtype=np.int64).T.reshape(2, -1))
+        n = len(triples)
+        head_type, head_index = key_type[key_codes[:n]], key_index[key_codes[:n]]
+        tail_type, tail_index = key_type[key_codes[n:]], key_index[key_codes[n:]]
+        rel_codes, rel_iris = pd.factorize(triples["relation"])
+        rel_of_code = [rel_names[iri] for iri in rel_iris]
+        group = (head_type * len(rel_iris) + rel_codes) * len(type_names) + tail_type
+        order = np.argsort(group, kind="stable")  # triple order within each edge type
+        starts = np.flatnonzero(np.r_[True, group[order][1:] != group[order][:-1]])
+        bounds = np.r_[starts, n]
+        groups = {}
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            first = order[a]
+            edge_type = (type_names[head_type[first]], rel_of_code[rel_codes[first]], type_names[tail_type[first]])
+            groups[edge_type] = order[a:b]
+        for (ht, rel, tt), rows in sorted(groups.items()):
+            ei = torch.as_tensor(np.stack([head_index[rows], tail_index[rows]]))
             data[ht, rel, tt].edge_index = ei
             data[tt, REVERSE_PREFIX + rel, ht].edge_index = ei.flip(0)
 
