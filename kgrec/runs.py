@@ -106,6 +106,8 @@ def _train_run(world, graph_dir: Path, config: ExperimentConfig, run_dir: Path, 
         f"(features ready in {time.perf_counter() - t0:.1f}s) on {device}"
         + (f", one of {world.size} DDP processes (train.batch_size per process)" if world.parallel else "")
     )
+    if config.train.sampler == "neighbor":
+        log(f"training on sampled neighbourhoods, fanouts {config.train.fanouts} (evaluation over the full graph)")
     return fit(model, g, split, config, run_dir, device=device, generator=generator, progress=progress, world=world)
 
 
