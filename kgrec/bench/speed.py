@@ -136,12 +136,24 @@ def check_options(o: SpeedOptions) -> None:
 
 
 # --------------------------------------------------------------------------- environment
+def _cpu_name() -> str:
+    """The CPU model (``/proc/cpuinfo`` on Linux), else what :mod:`platform` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "cpu"
+
+
 def environment(device: torch.device) -> dict:
     """Versions and hardware: what a reader needs to compare two result files."""
     cuda = device.type == "cuda"
     return {
         "device": str(device),
-        "device_name": torch.cuda.get_device_name(device) if cuda else (platform.processor() or platform.machine() or "cpu"),
+        "device_name": torch.cuda.get_device_name(device) if cuda else _cpu_name(),
+        "cpu_name": _cpu_name(),
         "gpu_memory_bytes": torch.cuda.get_device_properties(device).total_memory if cuda else None,
         "cuda_version": torch.version.cuda,
         "torch_version": torch.__version__,
@@ -378,6 +390,7 @@ def measure_train(model, g, split, config, device: torch.device, generator, run_
         "status": "measured",
         "encoder": config.model.encoder,
         "loss": config.train.loss,
+        "sampler": getattr(config.train, "sampler", "full"),
         "dim": config.model.dim,
         "layers": config.model.layers,
         "batch_size": config.train.batch_size,
