@@ -18,6 +18,8 @@ import re
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from rdflib import Graph
 
 from kgrec.config import RdfSource
@@ -86,12 +88,11 @@ def knowledge_from_statements(
     report.add(SOURCE, TYPE_STATEMENT, int(is_type.sum()))
     report.add(SOURCE, TEXT_STATEMENT, int(is_description.sum() + is_label.sum()))
 
-    edges = statements.loc[edge, ["subject", "predicate", "object"]]
     triples = pd.DataFrame(
         {
-            "head": edges["subject"].astype("string").to_numpy(),
-            "relation": edges["predicate"].astype("string").to_numpy(),
-            "tail": edges["object"].astype("string").to_numpy(),
+            "head": _strings(statements["subject"], edge),
+            "relation": _strings(statements["predicate"], edge),
+            "tail": _strings(statements["object"], edge),
         }
     )[TRIPLE_COLUMNS]
 
@@ -115,6 +116,15 @@ def knowledge_from_statements(
         dtype="object",
     )[TEXT_COLUMNS]
     return triples, texts, types
+
+
+def _strings(column: pd.Series, mask: np.ndarray) -> pd.Series:
+    """``column[mask]`` as a ``string`` Series; filtered by pyarrow when the column is Arrow-backed
+    (pandas would gather millions of rows by index, and copy them once more to convert)."""
+    chunks = getattr(column.array, "_pa_array", None)
+    if chunks is None:
+        return pd.Series(column.to_numpy()[mask], dtype="string")
+    return pd.Series(pd.arrays.ArrowStringArray(pc.filter(chunks, pa.array(mask)).cast(pa.large_string())))
 
 
 def _best_texts(rows: pd.DataFrame, predicates: list[str]) -> dict[str, str]:
