@@ -8,8 +8,10 @@ the kinds of subject and object (IRI, literal, blank node), a literal's language
 
 :func:`read_statements` fills it:
 
-* **N-Triples and N-Quads**: the bytes get the same checks as before (binary data, NUL bytes,
-  invalid UTF-8 name their line); then one regular expression, run by pyarrow over every line at
+* **N-Triples and N-Quads**: the file is read in blocks of whole lines (:data:`BLOCK_BYTES`), so
+  memory follows the statements kept, not the size of the text. A first pass makes the checks
+  :func:`~kgrec.ingest.textscan.check_text` makes (binary data, NUL bytes, invalid UTF-8 name
+  their line, with the same precedence); then, block by block, one regular expression, run by pyarrow over every line at
   once, recognises the lines that are plainly well formed (absolute IRIs of printable ASCII
   without ``<>"{}|^`\\``, plain or language-tagged literals without escapes, one space between
   terms, ``.`` at the end), and plain string splits take them apart:
@@ -27,6 +29,7 @@ A graph is a set, and so is the table once :func:`unique_statements` has dropped
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +37,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import rdflib
-from rdflib import BNode, Literal, URIRef
+from rdflib import BNode, Literal
 from rdflib.plugins.parsers.nquads import NQuadsParser
 from rdflib.plugins.parsers.ntriples import ParseError, W3CNTriplesParser
 
@@ -52,13 +55,13 @@ from kgrec.ingest.rdf import (
     rdf_format,
 )
 from kgrec.ingest.sources import BuildReport
-from kgrec.ingest.textscan import check_text
+from kgrec.ingest.textscan import NOT_UTF8, check_not_binary
 
 #: Columns of a statement table.
 STATEMENT_COLUMNS = ["subject", "subject_kind", "predicate", "object", "object_kind", "language", "datatype"]
 IRI, LITERAL, BLANK = 0, 1, 2  # values of subject_kind / object_kind
-#: Lines handed to the regular expression at once (bounds the memory of its result).
-BLOCK_LINES = 1 << 20
+#: Bytes of whole lines read and parsed at once: memory stays bounded by it, not by the file.
+BLOCK_BYTES = 64 << 20
 
 # Printable ASCII but the characters IRIREF forbids: such IRIs pass iri_problem, and rdflib's
 # line parser keeps them as they are.
@@ -149,18 +152,67 @@ def read_statements(
         raise KgrecError("RDF file not found", path=path)
     report = report if report is not None else BuildReport()
     name = FORMAT_NAMES[fmt]
-    data = path.read_bytes()
-    check_text(data, path, expected=f"{name} text")  # raises for binary, NUL, invalid UTF-8
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
+    _check_bytes(path, expected=f"{name} text")  # binary, NUL, invalid UTF-8: before any parsing
     with _quiet_rdflib():
-        statements = _read_lines(data, fmt, path, lenient, report)
+        statements = _read_lines(path, fmt, lenient, report)
     if len(statements) == 0:
         message = f"holds no RDF statements (is it an empty or a truncated {name} file?)"
         if not lenient:
             raise KgrecError(message, path=path)
         report.note(f"{path}: {message}")
     return statements
+
+
+def _blocks(path: Path, block_bytes: int) -> Iterator[tuple[int, bytes]]:
+    """(number of its first line, bytes) of blocks of whole lines of ``path``, a byte order mark
+    left out, so that memory stays bounded by the block size rather than the file's."""
+    with path.open("rb") as handle:
+        carry, line, first = b"", 1, True
+        while True:
+            chunk = handle.read(block_bytes)
+            if first:
+                chunk, first = chunk.removeprefix(b"\xef\xbb\xbf"), False
+            data = carry + chunk if carry else chunk
+            if not chunk:
+                if data:
+                    yield line, data
+                return
+            cut = data.rfind(b"\n")
+            if cut < 0:  # a line longer than a block: read on
+                carry = data
+                continue
+            yield line, data[: cut + 1]
+            line += data.count(b"\n", 0, cut + 1)
+            carry = data[cut + 1 :]
+
+
+def _check_bytes(path: Path, expected: str) -> None:
+    """The checks and messages of :func:`~kgrec.ingest.textscan.check_text`, block by block: a
+    file that is not text; then the first NUL byte anywhere; then the first invalid UTF-8."""
+    with path.open("rb") as handle:
+        check_not_binary(path, handle.read(4096), expected)
+    bad = None
+    for line, block in _blocks(path, BLOCK_BYTES):
+        nul = block.find(b"\x00")
+        if nul >= 0:
+            raise KgrecError(
+                "holds a NUL (0x00) byte, which no RDF text may hold (a binary file, or a broken copy?)",
+                path=path,
+                line=line + block.count(b"\n", 0, nul),
+            )
+        if bad is None:
+            try:
+                block.decode("utf-8")
+            except UnicodeDecodeError as e:
+                column = e.start - (block.rfind(b"\n", 0, e.start) + 1) + 1
+                bad = KgrecError(
+                    f"{NOT_UTF8}: byte 0x{block[e.start:e.start + 1].hex()} at column {column} is not UTF-8 "
+                    "(save the file as UTF-8)",
+                    path=path,
+                    line=line + block.count(b"\n", 0, e.start),
+                )
+    if bad is not None:
+        raise bad
 
 
 def _split_lines(data: bytes) -> pa.Array:
@@ -170,25 +222,24 @@ def _split_lines(data: bytes) -> pa.Array:
     return pc.split_pattern(whole, "\n").values
 
 
-def _read_lines(data: bytes, fmt: str, path: Path, lenient: bool, report: BuildReport) -> pd.DataFrame:
-    lines = _split_lines(data)
+def _read_lines(path: Path, fmt: str, lenient: bool, report: BuildReport) -> pd.DataFrame:
     pattern = _PATTERNS[fmt]
     parts: list[pd.DataFrame] = []
     line_numbers: list[np.ndarray] = []
     slow: list[tuple[int, str]] = []
-    for start in range(0, len(lines), BLOCK_LINES):
-        block = lines.slice(start, BLOCK_LINES)
-        good = pc.match_substring_regex(block, pattern).to_numpy(zero_copy_only=False)
+    for first_line, data in _blocks(path, BLOCK_BYTES):
+        lines = _split_lines(data)
+        del data
+        good = pc.match_substring_regex(lines, pattern).to_numpy(zero_copy_only=False)
         for k in np.flatnonzero(~good):
-            line = block[int(k)].as_py().rstrip("\r")
+            line = lines[int(k)].as_py().rstrip("\r")
             rest = line.lstrip(" \t")
             if rest and not rest.startswith("#"):  # not a blank line or a comment
-                slow.append((start + int(k) + 1, line))
+                slow.append((first_line + int(k), line))
         if good.any():
-            parts.append(_fast_statements(block.filter(pa.array(good)).cast(pa.string())))
-            line_numbers.append(start + 1 + np.flatnonzero(good))
-    del lines
-    if slow:
+            parts.append(_fast_statements(lines.filter(pa.array(good)).cast(pa.string())))
+            line_numbers.append(first_line + np.flatnonzero(good))
+    if slow:  # in file order, after every block: the first bad line is the one named
         parsed, numbers = _parse_slow_lines(slow, fmt, path, lenient, report)
         parts.append(parsed)
         line_numbers.append(numbers)

@@ -178,3 +178,39 @@ def test_graph_statements_kinds():
     table = graph_statements(graph)
     kinds = sorted(zip(table["subject_kind"], table["object_kind"]))
     assert kinds == [(IRI, BLANK), (BLANK, LITERAL)]
+
+
+@pytest.fixture
+def small_blocks(monkeypatch):
+    """Blocks of 64 bytes: every test file spans many of them, and lines cross their borders."""
+    import kgrec.ingest.statements as statements
+
+    monkeypatch.setattr(statements, "BLOCK_BYTES", 64)
+
+
+@pytest.mark.parametrize("ext", [".nt", ".nq"])
+def test_blocks_give_the_same_statements(tmp_path, small_blocks, ext):
+    long_line = f'<{E}i9> <{E}note> "{"x" * 500}" .'  # longer than a block
+    path = tmp_path / f"kg{ext}"
+    path.write_bytes(("\ufeff" + "\n".join([*LINES, long_line]) + "\n").encode("utf-8"))  # with a BOM
+    assert comparable(unique_statements(read_statements(path))) == comparable(graph_statements(parse_rdf(path)))
+
+
+@pytest.mark.parametrize(
+    "data, fragment, line",
+    [
+        (b"<http://e/a> <http://e/b> <http://e/c> .\n" * 5 + b"junk\n", "syntax error", 6),
+        (b"<http://e/a> <http://e/b> <http://e/c> .\n" * 5 + b'<http://e/a> <http://e/b> "\xff" .\n', "not UTF-8", 6),
+        (b"<http://e/a> <http://e/b> <http://e/c> .\n" * 5 + b"junk\n" + b"<http://e/a> <http://e/b> <http://e/\x00> .\n", "NUL", 7),
+        (b"junk\n" + b"<http://e/a> <http://e/b> <http://e/c> .\n" * 5 + b'"\xff"\n', "not UTF-8", 7),
+    ],
+)
+def test_blocks_name_the_same_line(tmp_path, small_blocks, data, fragment, line):
+    path = tmp_path / "bad.nt"
+    path.write_bytes(data)
+    with pytest.raises(KgrecError) as slow:
+        parse_rdf(path)
+    with pytest.raises(KgrecError) as fast:
+        read_statements(path)
+    assert str(fast.value) == str(slow.value)
+    assert f", line {line}: " in str(fast.value) and fragment in str(fast.value)
