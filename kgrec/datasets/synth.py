@@ -392,15 +392,16 @@ def user_degrees(users: int, items: int, interactions: int, rng: np.random.Gener
     """Interactions per user: at least one, at most ``items``, Zipf-like, summing exactly."""
     weights = zipf_weights(users, USER_EXPONENT, rng)
     degrees = 1 + rng.multinomial(interactions - users, weights)
-    while (over := degrees > items).any():
-        excess = int((degrees[over] - items).sum())
-        degrees[over] = items
-        room = degrees < items
-        w = np.where(room, weights, 0.0)
-        degrees += np.minimum(rng.multinomial(excess, w / w.sum()), items - degrees)
-        short = interactions - int(degrees.sum())  # a user may have hit the cap again
-        if short:
-            degrees[np.flatnonzero(degrees < items)[:short]] += 1  # tiny remainders, rare
+    for _ in range(1000):  # a user past the cap gives the excess back to those below it
+        np.minimum(degrees, items, out=degrees)
+        short = interactions - int(degrees.sum())
+        if short == 0:
+            return degrees
+        room = np.where(degrees < items, weights, 0.0)
+        degrees += rng.multinomial(short, room / room.sum())
+    np.minimum(degrees, items, out=degrees)  # (never seen: heavy skew on tiny sizes) fill in order
+    short, room = interactions - int(degrees.sum()), items - degrees
+    degrees += np.minimum(room, np.maximum(0, short - np.concatenate([[0], np.cumsum(room)[:-1]])))
     return degrees
 
 
