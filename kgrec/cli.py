@@ -358,13 +358,22 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except KgrecError as e:
-        from kgrec.train.distributed import rank_label  # under torchrun: which process failed
+        from kgrec.train.distributed import leave, rank_label  # under torchrun: which process failed
 
         print(f"kgrec: error{rank_label()}: {e}", file=sys.stderr)
-        return 2
+        return leave(2)
     except KeyboardInterrupt:
         print("kgrec: interrupted", file=sys.stderr)
         return 130
+    except Exception:
+        from kgrec.train.distributed import abandoned, leave
+
+        if abandoned():  # a bug in one of several training processes: its traceback, then leave
+            import traceback
+
+            traceback.print_exc()
+            leave(1)
+        raise
 
 
 if __name__ == "__main__":

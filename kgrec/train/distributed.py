@@ -28,14 +28,18 @@ How the work is shared, and why:
 * Rank 0 alone evaluates, selects, logs and writes files. The others receive its early-stopping
   decision after every epoch (so all stop together) and its results at the end.
 
-A failing process ends the run rather than hanging it: torchrun stops the other processes when
-one exits with an error, and prints which rank failed first; kgrec's own error messages name
-the rank that raised them (:func:`rank_label`).
+A failing process ends the run rather than hanging it. It prints its error (naming its rank,
+:func:`rank_label`) and exits at once without tearing down the process group (:func:`leave`);
+the others' next collective fails on the closed connection, and they exit with a one-line
+message that points at the first one. torchrun also stops the remaining processes when one
+exits with an error.
 """
 
 from __future__ import annotations
 
 import os
+import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -111,6 +115,20 @@ class _Replica(nn.parallel.DistributedDataParallel):
             return getattr(self.module, name)
 
 
+def replica(model: nn.Module, device: torch.device) -> nn.Module:
+    """``model`` wrapped in DistributedDataParallel (a process group must be running).
+
+    ``static_graph=True`` because the relation embeddings are used outside ``forward`` (by the
+    KG loss) or not at all (KG loss off). With ``find_unused_parameters`` DDP would mark them
+    unused at the end of the forward and then fail when the KG loss's gradient arrives ("marked
+    as ready twice"); with neither, it would wait for a gradient that never comes. A static
+    graph records in the first step which parameters receive gradients; that set is the same
+    at every step of a run.
+    """
+    device_ids = [device.index] if device.type == "cuda" else None
+    return _Replica(model, device_ids=device_ids, static_graph=True)
+
+
 @dataclass(frozen=True)
 class World:
     """This process's place among the training processes; one process by default."""
@@ -134,18 +152,8 @@ class World:
         return log if self.is_main else (lambda *args, **kwargs: None)
 
     def wrap(self, model: nn.Module) -> nn.Module:
-        """The module the training step calls: ``model`` itself, or a DDP replica of it.
-
-        ``static_graph=True`` because the relation embeddings are used outside ``forward`` (by
-        the KG loss) or not at all (KG loss off): with ``find_unused_parameters`` DDP would mark
-        them unused at the end of the forward and then fail when the KG loss's gradient arrives;
-        with neither, it would wait for a gradient that never comes. A static graph records in
-        the first step which parameters receive gradients, which is the same at every step.
-        """
-        if not self.parallel:
-            return model
-        device_ids = [self.device.index] if self.device.type == "cuda" else None
-        return _Replica(model, device_ids=device_ids, static_graph=True)
+        """The module the training step calls: ``model`` itself, or a DDP :func:`replica` of it."""
+        return replica(model, self.device) if self.parallel else model
 
     def shard(self, order: torch.Tensor) -> torch.Tensor:
         """This process's share of an epoch's permutation: every ``size``-th entry from ``rank``.
@@ -253,6 +261,42 @@ def launch(device: str | torch.device = "auto") -> Iterator[World]:
             raise KgrecError(f"could not join the {backend} process group as rank {rank} of {size}: {e}") from None
     try:
         yield World(rank=rank, size=size, local_rank=local_rank, device=device)
-    finally:
-        if owned:
-            dist.destroy_process_group()
+    except RuntimeError as e:
+        if not _peer_lost(e):
+            raise
+        # the consequence, not the cause: one line, so the failing process's message stands out
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise KgrecError(f"another training process failed first (its own error names its rank); here: {first}") from None
+    if owned:  # success only: after a failure the group is abandoned, see leave()
+        # A gloo group's destructor joins its worker threads while holding the GIL; a worker
+        # still releasing a finished collective needs the GIL too (pytorch/pytorch#56297), so
+        # let it finish first. Seen to deadlock on the failure path, where DDP's last
+        # all-reduce was still being released.
+        time.sleep(0.1)
+        dist.destroy_process_group()
+
+
+def abandoned() -> bool:
+    """Whether a process group is still open when the command is over: only after a failure."""
+    return dist.is_available() and dist.is_initialized()
+
+
+def leave(code: int) -> int:
+    """Exit status ``code``; if a failure abandoned a process group, end the process with it now.
+
+    After a failure :func:`launch` does not destroy the group: a peer may be gone or waiting
+    in a collective, and the destructor can then wait forever (for the collective, or for the
+    GIL). Ordinary interpreter shutdown would run that destructor anyway, so the command line
+    calls this once it has printed the error: ``os._exit`` skips it, the sockets close, and the
+    other processes' collectives fail at once instead of hanging.
+    """
+    if abandoned():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def _peer_lost(error: RuntimeError) -> bool:
+    """Whether a collective failed because another process went away (gloo says "by peer")."""
+    return isinstance(error, dist.DistError) or "by peer" in str(error) or "Broken pipe" in str(error)
