@@ -26,7 +26,9 @@ How the work is shared, and why:
 * Negatives are sampled per process, from a generator seeded by (seed, rank, epoch): distinct
   across processes, and the same again when a run is resumed.
 * Rank 0 alone evaluates, selects, logs and writes files. The others receive its early-stopping
-  decision after every epoch (so all stop together) and its results at the end.
+  decision after every epoch (so all stop together) and its results at the end. They wait for
+  it inside a collective, so an evaluation must end within the process group's timeout (torch's
+  default: 10 minutes with NCCL, 30 with gloo).
 
 A failing process ends the run rather than hanging it. It prints its error (naming its rank,
 :func:`rank_label`) and exits at once without tearing down the process group (:func:`leave`);
