@@ -19,9 +19,24 @@ parquet    a folder: ``nodes.parquet``, ``edges.parquet``  pandas, Polars, DuckD
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kgrec.errors import KgrecError
-from kgrec.export.subgraph import ExportTables, SubgraphFilter, export_tables
+
+if TYPE_CHECKING:
+    from kgrec.export.subgraph import ExportTables, SubgraphFilter, export_tables
+
+#: Imported on first use: the subgraph code needs the graph container (and so PyG), whose import
+#: cost ten seconds of every CLI start-up while ``FORMATS`` was all the parser needed.
+_LAZY = {"ExportTables", "SubgraphFilter", "export_tables"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        from kgrec.export import subgraph
+
+        return getattr(subgraph, name)
+    raise AttributeError(f"module 'kgrec.export' has no attribute {name!r}")
 
 #: Export format -> what ``--out`` names ("file" or "folder") and the usual file extension.
 FORMATS: dict[str, tuple[str, str]] = {
@@ -46,7 +61,7 @@ def format_from_path(path: Path) -> str | None:
     return None
 
 
-def write_export(tables: ExportTables, fmt: str, out: Path) -> str:
+def write_export(tables: "ExportTables", fmt: str, out: Path) -> str:
     """Write ``tables`` as ``fmt`` to ``out``; returns a one-line summary of what was written."""
     out = Path(out)
     if fmt not in FORMATS:
