@@ -167,6 +167,13 @@ class TrainConfig:
     #: Weight of the auxiliary item-entity link-prediction loss; 0 turns it off.
     kg_loss_weight: float = 0.1
     kg_batch_size: int = 4096
+    #: Weight of the structural-neighbour contrast of NCL (Lin et al., WWW 2022): each batch
+    #: user's (item's) layer-``contrast_layer`` embedding is pulled towards its own layer-0
+    #: embedding and away from the other batch nodes'; 0 turns it off (lightgcn encoder only).
+    contrast_weight: float = 0.0
+    contrast_temperature: float = 0.1
+    #: An even layer: its embedding aggregates same-type neighbours (users who share items).
+    contrast_layer: int = 2
     #: Early stopping: evaluations without improvement of the validation metric.
     patience: int = 20
     eval_every: int = 1
@@ -189,6 +196,12 @@ class TrainConfig:
         # Checked here so that a typo fails when the config is read, naming the file and key.
         if self.sampler not in ("full", "neighbor"):
             raise KgrecError(f"train.sampler must be \"full\" or \"neighbor\", got {self.sampler!r}")
+        if self.contrast_weight < 0 or self.contrast_temperature <= 0 or self.contrast_layer < 1:
+            raise KgrecError(
+                "train.contrast_weight must be >= 0, train.contrast_temperature > 0 and "
+                f"train.contrast_layer >= 1, got {self.contrast_weight}, {self.contrast_temperature}, "
+                f"{self.contrast_layer}"
+            )
         if any(f == 0 or f < -1 for f in self.fanouts):
             raise KgrecError(
                 f"train.fanouts must be positive numbers (or -1 for every neighbour), one per "

@@ -65,18 +65,25 @@ class KGLightGCN(nn.Module):
         keep = torch.rand(structure.num_pairs, device=full.device) >= self.edge_dropout
         return structure.normalised(keep)
 
-    def forward(self, x: Tensor, g: GraphTensors) -> Tensor:
-        """Propagate layer-0 embeddings ``x [N, d]`` over ``g``; returns ``[N, d]`` float32."""
+    def forward(self, x: Tensor, g: GraphTensors, return_layers: bool = False) -> Tensor | tuple[Tensor, list[Tensor]]:
+        """Propagate layer-0 embeddings ``x [N, d]`` over ``g``; returns ``[N, d]`` float32.
+
+        With ``return_layers`` it returns ``(mean, [X^(0), ..., X^(K)])``: the per-layer
+        embeddings feed the structural-neighbour contrast (``train.contrast_weight``).
+        """
         with torch.autocast(device_type=x.device.type, enabled=False):
             out = x.float()
-            if self.num_layers == 0:
-                return out
-            adj = self.adjacency(g)
-            total = out
-            for _ in range(self.num_layers):
-                out = symmetric_spmm(adj, out)
-                total = total + out
-            return total / (self.num_layers + 1)
+            layers = [out]
+            if self.num_layers > 0:
+                adj = self.adjacency(g)
+                for _ in range(self.num_layers):
+                    out = symmetric_spmm(adj, out)
+                    layers.append(out)
+            total = layers[0]
+            for layer in layers[1:]:
+                total = total + layer
+            mean = total / len(layers) if len(layers) > 1 else total
+            return (mean, layers) if return_layers else mean
 
     def extra_repr(self) -> str:
         return (

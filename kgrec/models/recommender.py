@@ -42,18 +42,25 @@ class Recommender(nn.Module):
         self.relation_embedding = nn.Embedding(max(num_relations, 1), dim)
         nn.init.ones_(self.relation_embedding.weight)
 
-    def forward(self, g: GraphTensors) -> tuple[Tensor, Tensor]:
+    def forward(self, g: GraphTensors, return_layers: bool = False):
         """Encode every node of ``g``.
 
         Returns:
             ``(final [N, dim], layer0 [N, dim])``: the encoder output for scoring and the
-            input embeddings for the L2 regulariser.
+            input embeddings for the L2 regulariser; with ``return_layers`` (lightgcn encoder
+            only) also the list of per-layer embeddings, as a third element.
         """
         layer0 = self.node_input(g)
-        final = self.encoder(layer0, g)
+        layers = None
+        if return_layers:
+            if not isinstance(self.encoder, KGLightGCN):
+                raise KgrecError("train.contrast_weight > 0 needs model.encoder = \"lightgcn\" (per-layer embeddings)")
+            final, layers = self.encoder(layer0, g, return_layers=True)
+        else:
+            final = self.encoder(layer0, g)
         if self.normalize:  # cosine geometry: scores in [-1, 1], to pair with a softmax temperature
             final = nn.functional.normalize(final, dim=-1)
-        return final, layer0
+        return (final, layer0, layers) if return_layers else (final, layer0)
 
     @staticmethod
     def user_item(emb: Tensor, g: GraphTensors) -> tuple[Tensor, Tensor]:

@@ -38,7 +38,13 @@ from kgrec.models.graph_tensors import GraphTensors
 from kgrec.models.recommender import Recommender
 from kgrec.train.checkpoint import LoopState, load_checkpoint, save_checkpoint
 from kgrec.train.distributed import World
-from kgrec.train.losses import bpr_loss, kg_link_loss, l2_regularisation, sampled_softmax_loss
+from kgrec.train.losses import (
+    bpr_loss,
+    kg_link_loss,
+    l2_regularisation,
+    sampled_softmax_loss,
+    structural_contrast_loss,
+)
 from kgrec.train.sampling import NodeTypeIndex, sample_negative_items, sample_tail_negatives
 
 
@@ -117,8 +123,13 @@ def full_graph_step(
     kg_weight = tc.kg_loss_weight if g.kg_edge_index.size(1) else 0.0
     tail_index = NodeTypeIndex.from_node_type(g.node_type)
 
+    contrast = tc.contrast_weight > 0
+
     def step_loss(users: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
-        emb, ego = model(g)
+        if contrast:
+            emb, ego, layers = model(g, return_layers=True)
+        else:
+            emb, ego = model(g)
         user_emb, item_emb = model.user_item(emb, g)
         ego_users, ego_items = model.user_item(ego, g)
         if tc.loss == "softmax":
@@ -139,9 +150,26 @@ def full_graph_step(
             heads, tails = g.kg_edge_index[0, pick], g.kg_edge_index[1, pick]
             neg_tails = sample_tail_negatives(tails, g.node_type, generator, index=tail_index)
             loss = loss + kg_weight * kg_link_loss(model, emb, heads, g.kg_edge_type[pick], tails, neg_tails)
+        if contrast:
+            loss = loss + tc.contrast_weight * _neighbour_contrast(layers, users, pos, g, tc)
         return loss
 
     return step_loss
+
+
+def _neighbour_contrast(layers: list[torch.Tensor], users, pos, g: GraphTensors, tc) -> torch.Tensor:
+    """NCL's structural contrast for the batch's distinct users and items (equal weights)."""
+    if tc.contrast_layer >= len(layers):
+        raise KgrecError(
+            f"train.contrast_layer = {tc.contrast_layer} needs at least that many model.layers "
+            f"(got {len(layers) - 1})"
+        )
+    deep, ego = layers[tc.contrast_layer], layers[0]
+    u = torch.unique(users)
+    i = torch.unique(pos) + g.num_users
+    return structural_contrast_loss(deep[u], ego[u], tc.contrast_temperature) + structural_contrast_loss(
+        deep[i], ego[i], tc.contrast_temperature
+    )
 
 
 def make_step_loss(

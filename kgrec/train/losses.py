@@ -95,3 +95,27 @@ def kg_link_loss(
     pos = model.kg_score(head_emb, rels, emb[tails])
     neg = model.kg_score(head_emb, rels, emb[neg_tails])
     return bpr_loss(pos, neg)
+
+
+def structural_contrast_loss(anchor: Tensor, positive: Tensor, temperature: float) -> Tensor:
+    r"""InfoNCE between two views of the same nodes: NCL's structural-neighbour contrast.
+
+    From `"Improving Graph Collaborative Filtering with Neighborhood-enriched Contrastive
+    Learning" <https://arxiv.org/abs/2202.06200>`_ (Lin et al., WWW 2022): row :math:`b` of
+    ``anchor`` (a node's embedding at an even layer, which aggregates nodes of its own type that
+    share neighbours with it) is pulled towards row :math:`b` of ``positive`` (the same node's
+    layer-0 embedding) and pushed from the other rows, in cosine geometry:
+
+    .. math::
+        \mathcal{L} = \operatorname{mean}_b -\log
+            \frac{\exp(\cos(a_b, p_b) / \tau)}{\sum_{c} \exp(\cos(a_b, p_c) / \tau)}
+
+    Args:
+        anchor, positive: ``[B, d]`` the two views of the same ``B`` distinct nodes.
+        temperature: :math:`\tau > 0`.
+    """
+    a = F.normalize(anchor.float(), dim=-1)
+    p = F.normalize(positive.float(), dim=-1)
+    logits = a @ p.T / temperature
+    target = torch.arange(a.size(0), device=a.device)
+    return F.cross_entropy(logits, target)

@@ -82,3 +82,25 @@ def test_losses_learn_something(graph_dir, tmp_path, loss):
     res = train_run(graph_dir, cfg, tmp_path / loss, progress=False, log=lambda *_: None)
     # 4 taste groups of ~7 items: a model that learned anything beats random ranking by far
     assert res["valid"]["recall@10"] > 0.5
+
+
+def test_neighbour_contrast_learns_and_is_reproducible(graph_dir, tmp_path):
+    cfg = small_config(loss="softmax", num_negatives=8, temperature=1.0, epochs=12, contrast_weight=0.05)
+    quiet = dict(progress=False, log=lambda *_: None)
+    a = train_run(graph_dir, cfg, tmp_path / "a", **quiet)
+    b = train_run(graph_dir, cfg, tmp_path / "b", **quiet)
+    assert a["valid"]["recall@10"] > 0.5
+    assert b["test"]["ndcg@20"] == pytest.approx(a["test"]["ndcg@20"], abs=1e-6)
+    # the term changes training: the same seed without it ends elsewhere
+    cfg.train.contrast_weight = 0.0
+    c = train_run(graph_dir, cfg, tmp_path / "c", **quiet)
+    first = lambda p: json.loads((p / "metrics.jsonl").read_text().splitlines()[0])["loss"]  # noqa: E731
+    assert first(tmp_path / "a") != pytest.approx(first(tmp_path / "c"), abs=1e-6)
+
+
+def test_neighbour_contrast_needs_the_layer(graph_dir, tmp_path):
+    from kgrec.errors import KgrecError
+
+    cfg = small_config(loss="softmax", num_negatives=8, contrast_weight=0.1, contrast_layer=4)
+    with pytest.raises(KgrecError, match="contrast_layer = 4"):
+        train_run(graph_dir, cfg, tmp_path / "r", progress=False, log=lambda *_: None)

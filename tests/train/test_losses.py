@@ -10,7 +10,7 @@ import torch
 from kgrec.config import ModelConfig
 from kgrec.models.graph_tensors import GraphTensors
 from kgrec.models.recommender import build_model
-from kgrec.train.losses import bpr_loss, kg_link_loss, l2_regularisation, sampled_softmax_loss
+from kgrec.train.losses import bpr_loss, kg_link_loss, l2_regularisation, sampled_softmax_loss, structural_contrast_loss
 
 
 def _neg_log_sigmoid(x: float) -> float:
@@ -113,3 +113,20 @@ def test_kg_link_loss_is_bpr_over_distmult(num_neg):
     loss.backward()
     assert emb.grad[[2, 3, 4, 5]].abs().sum() > 0 and emb.grad[[0, 1]].abs().sum() == 0
     assert model.relation_embedding.weight.grad[2].abs().sum() > 0
+
+
+def test_structural_contrast_by_hand():
+    anchor = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
+    positive = torch.tensor([[3.0, 0.0], [1.0, 1.0]])
+    tau = 0.5
+    cos = torch.tensor([[1.0, 2**-0.5], [0.0, 2**-0.5]]) / tau  # cos(anchor_b, positive_c)
+    expected = -(torch.log_softmax(cos, dim=1).diagonal()).mean()
+    assert structural_contrast_loss(anchor, positive, tau).item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_structural_contrast_rewards_aligned_views():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(32, 16, generator=gen)
+    aligned = structural_contrast_loss(x, x * 3.0, 0.1)  # same directions, other scale
+    shuffled = structural_contrast_loss(x, x[torch.randperm(32, generator=gen)], 0.1)
+    assert aligned < 0.5 < shuffled
