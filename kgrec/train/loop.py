@@ -83,6 +83,10 @@ def evaluate_sets(
     )
 
 
+#: Above this many ``batch x items`` cells the softmax masks accidental positives by key look-up.
+_DENSE_MASK_LIMIT = 1 << 24
+
+
 def _shared_softmax_loss(user_emb, item_emb, users, pos, train: UserItemSets, train_keys, tc, generator):
     """Sampled softmax with one set of ``num_negatives`` items shared by the whole batch.
 
@@ -100,7 +104,10 @@ def _shared_softmax_loss(user_emb, item_emb, users, pos, train: UserItemSets, tr
     u = user_emb[users]
     pos_scores = (u * item_emb[pos]).sum(-1)
     neg_scores = u @ item_emb[neg].T
-    accidental = train.dense_rows(users)[:, neg]  # [B, n]; cheaper than n * B key look-ups
+    if users.numel() * item_emb.size(0) <= _DENSE_MASK_LIMIT:  # small catalogue: one dense row per user
+        accidental = train.dense_rows(users)[:, neg]  # [B, n]; cheaper than n * B key look-ups
+    else:  # large catalogue: B * n sorted-key look-ups, no [B, items] mask and no host sync
+        accidental = train.contains(users.unsqueeze(1), neg.unsqueeze(0), keys=train_keys)
     neg_scores = neg_scores.float().masked_fill(accidental, float("-inf"))
     return sampled_softmax_loss(pos_scores.float(), neg_scores, tc.temperature), neg
 

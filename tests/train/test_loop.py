@@ -104,3 +104,26 @@ def test_neighbour_contrast_needs_the_layer(graph_dir, tmp_path):
     cfg = small_config(loss="softmax", num_negatives=8, contrast_weight=0.1, contrast_layer=4)
     with pytest.raises(KgrecError, match="contrast_layer = 4"):
         train_run(graph_dir, cfg, tmp_path / "r", progress=False, log=lambda *_: None)
+
+
+def test_softmax_masks_the_same_positives_by_dense_rows_and_by_key_lookup(monkeypatch):
+    import torch
+
+    from kgrec.config import TrainConfig
+    from kgrec.graph.useritem import UserItemSets
+    from kgrec.train import loop
+
+    gen = torch.Generator().manual_seed(0)
+    users_all = torch.randint(0, 30, (400,), generator=gen)
+    items_all = torch.randint(0, 50, (400,), generator=gen)
+    train = UserItemSets.from_pairs(users_all.numpy(), items_all.numpy(), 30, 50)
+    user_emb, item_emb = torch.randn(30, 8, generator=gen), torch.randn(50, 8, generator=gen)
+    users, pos = users_all[:64], items_all[:64]
+    tc = TrainConfig(loss="softmax", num_negatives=20, temperature=1.0)
+    results = []
+    for limit in (1 << 30, 0):  # dense path, then key look-up path
+        monkeypatch.setattr(loop, "_DENSE_MASK_LIMIT", limit)
+        g = torch.Generator().manual_seed(1)
+        results.append(loop._shared_softmax_loss(user_emb, item_emb, users, pos, train, train.keys(), tc, g))
+    assert torch.equal(results[0][1], results[1][1])
+    assert results[0][0].item() == pytest.approx(results[1][0].item(), rel=1e-6)
