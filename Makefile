@@ -36,7 +36,7 @@ ml-100k: install
 
 ## The benchmark suite: baselines and ablations on ml-100k, 3 seeds -> experiments/results/ml-100k/
 bench: install
-	$(KGREC) bench experiments/ml-100k.toml
+	$(KGREC) bench experiments/ml-100k.toml --jobs 2
 
 clean:
 	rm -rf $(VENV) graphs/demo runs

@@ -198,7 +198,9 @@ def cmd_bench(args) -> int:
     from kgrec.bench.runner import run_suite
 
     suite = load_suite(Path(args.suite))
-    out = run_suite(suite, Path(args.results), force=args.force, only=args.only.split(",") if args.only else None)
+    out = run_suite(
+        suite, Path(args.results), force=args.force, only=args.only.split(",") if args.only else None, jobs=args.jobs
+    )
     print((out / "results.md").read_text() if (out / "results.md").is_file() else "no finished runs")
     return 0
 
@@ -328,6 +330,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--results", default="experiments/results", help="where experiments/results/<suite>/ goes")
     b.add_argument("--force", action="store_true", help="re-run finished runs")
     b.add_argument("--only", help="comma-separated model names to run")
+    b.add_argument(
+        "--jobs", type=int, default=1,
+        help="runs at a time, each in its own process with cores/jobs torch threads (default 1)",
+    )
     b.set_defaults(func=cmd_bench)
     _add_speed_parser(bsub)
 

@@ -32,8 +32,12 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def hardware() -> str:
-    return f"{cpu_name()}, {os.cpu_count()} cores visible, torch {torch.__version__} ({torch.get_num_threads()} threads)"
+def hardware(jobs: int = 1) -> str:
+    if jobs > 1:
+        threads = f"{jobs} runs at a time, {max(1, (os.cpu_count() or 1) // jobs)} torch thread(s) each"
+    else:
+        threads = f"{torch.get_num_threads()} threads"
+    return f"{cpu_name()}, {os.cpu_count()} cores visible, torch {torch.__version__} ({threads})"
 
 
 def collect(suite, out: Path, models=None) -> pd.DataFrame:
@@ -70,7 +74,7 @@ def summarise(runs: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()
 
 
-def markdown(summary: pd.DataFrame, suite) -> str:
+def markdown(summary: pd.DataFrame, suite, jobs: int = 1) -> str:
     cols = [f"{m}@{k}" for k in KS for m in METRICS]
     lines = [
         f"# Benchmark suite `{suite.name}`",
@@ -78,7 +82,7 @@ def markdown(summary: pd.DataFrame, suite) -> str:
         f"Test metrics (full ranking, train and validation items masked; weights selected on validation "
         f"NDCG@20), mean ± standard deviation over seeds {suite.seeds}.",
         "",
-        f"- Hardware: {hardware()}",
+        f"- Hardware: {hardware(jobs)}",
         f"- kgrec {__version__}; written {time.strftime('%Y-%m-%d %H:%M %Z')}",
         f"- Command: `kgrec bench {os.path.relpath(suite.path)}`",
         "",
@@ -153,7 +157,7 @@ def plots(runs: pd.DataFrame, summary: pd.DataFrame, suite, out: Path, models) -
     return written
 
 
-def write_report(suite, out: Path, models=None) -> None:
+def write_report(suite, out: Path, models=None, jobs: int = 1) -> None:
     runs = collect(suite, out, models)
     if runs.empty:
         return
@@ -162,5 +166,5 @@ def write_report(suite, out: Path, models=None) -> None:
         runs.to_csv(tmp, index=False)
     with atomic_path(out / "summary.csv", ".csv") as tmp:
         summary.to_csv(tmp, index=False)
-    write_text(out / "results.md", markdown(summary, suite))
+    write_text(out / "results.md", markdown(summary, suite, jobs))
     plots(runs, summary, suite, out, models or suite.models)

@@ -87,3 +87,16 @@ def test_bad_suites(tmp_path):
     (tmp_path / "c.toml").write_text('[bench]\ndatasets = [{ name = "x", graph = "g" }]\n[[bench.models]]\nname = "m"\n[bench.models.model]\nlayerz = 2\n')
     with pytest.raises(KgrecError, match="layerz"):
         load_suite(tmp_path / "c.toml")
+
+
+def test_parallel_jobs_give_the_same_metrics_as_one_at_a_time(suite_file, tmp_path):
+    suite = load_suite(suite_file)
+    serial = run_suite(suite, tmp_path / "serial", log=lambda *a: None)
+    parallel = run_suite(suite, tmp_path / "parallel", jobs=2, log=lambda *a: None)
+    a = pd.read_csv(serial / "runs.csv").sort_values(["model", "seed"]).reset_index(drop=True)
+    b = pd.read_csv(parallel / "runs.csv").sort_values(["model", "seed"]).reset_index(drop=True)
+    for col in ("recall@20", "ndcg@20"):  # workers run on cores/jobs threads: float sums may round apart
+        assert b[col].tolist() == pytest.approx(a[col].tolist(), abs=1e-4), col
+    assert "2 runs at a time" in (parallel / "results.md").read_text()
+    with pytest.raises(KgrecError, match="--jobs"):
+        run_suite(suite, tmp_path / "x", jobs=0, log=lambda *a: None)
