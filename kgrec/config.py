@@ -176,6 +176,10 @@ class TrainConfig:
     contrast_layer: int = 2
     #: Early stopping: evaluations without improvement of the validation metric.
     patience: int = 20
+    #: Learning-rate decay on plateaus: after every ``lr_patience`` evaluations without
+    #: improvement the rate is multiplied by ``lr_decay`` (1.0 keeps it constant).
+    lr_decay: float = 1.0
+    lr_patience: int = 3
     eval_every: int = 1
     seed: int = 2024
     #: ``auto`` (CUDA when present), ``cpu``, ``cuda``, ``cuda:1``...
@@ -196,6 +200,10 @@ class TrainConfig:
         # Checked here so that a typo fails when the config is read, naming the file and key.
         if self.sampler not in ("full", "neighbor"):
             raise KgrecError(f"train.sampler must be \"full\" or \"neighbor\", got {self.sampler!r}")
+        if not 0.0 < self.lr_decay <= 1.0 or self.lr_patience < 1:
+            raise KgrecError(
+                f"train.lr_decay must be in (0, 1] and train.lr_patience >= 1, got {self.lr_decay}, {self.lr_patience}"
+            )
         if self.contrast_weight < 0 or self.contrast_temperature <= 0 or self.contrast_layer < 1:
             raise KgrecError(
                 "train.contrast_weight must be >= 0, train.contrast_temperature > 0 and "

@@ -296,6 +296,7 @@ def fit(
         state.epoch_times.append(time.perf_counter() - t0)
         state.epoch = epoch
 
+        decay = False
         if (epoch % tc.eval_every == 0 or epoch == tc.epochs) and world.is_main:
             valid = evaluate_sets(model, g, sets.valid, sets.train, ec.ks, ec.batch_size)
             record = {"epoch": epoch, "loss": epoch_loss, "seconds": state.epoch_times[-1], **{f"valid_{k}": v for k, v in valid.items()}}
@@ -307,9 +308,13 @@ def fit(
                 save_weights(model, run_dir / "model.safetensors")
             else:
                 state.waited += 1
+                decay = state.waited % tc.lr_patience == 0
             bar.set_postfix(loss=f"{epoch_loss:.4f}", **{f"valid_{metric}": f"{valid[metric]:.4f}", "best": state.best_epoch})
             stop = state.waited >= tc.patience
         stop = world.agree(stop)  # rank 0 decided; every process stops at the same epoch
+        if tc.lr_decay < 1.0 and world.agree(decay):  # a plateau: smaller steps (kept in the checkpoint)
+            for group in optimizer.param_groups:
+                group["lr"] *= tc.lr_decay
         state.train_seconds = time.perf_counter() - start
         if world.is_main:
             save_checkpoint(checkpoint_dir, model, optimizer, generator, state)

@@ -127,3 +127,31 @@ def test_softmax_masks_the_same_positives_by_dense_rows_and_by_key_lookup(monkey
         results.append(loop._shared_softmax_loss(user_emb, item_emb, users, pos, train, train.keys(), tc, g))
     assert torch.equal(results[0][1], results[1][1])
     assert results[0][0].item() == pytest.approx(results[1][0].item(), rel=1e-6)
+
+
+def test_lr_decays_after_each_plateau(graph_dir, tmp_path, monkeypatch):
+    import torch
+
+    from kgrec.train import loop
+
+    made = []
+
+    class Recording(torch.optim.Adam):
+        def __init__(self, *a, **k):
+            super().__init__(*a, **k)
+            made.append(self)
+
+    monkeypatch.setattr(loop.torch.optim, "Adam", Recording)
+    cfg = small_config(epochs=12, lr=0.05, lr_decay=0.5, lr_patience=2)
+    train_run(graph_dir, cfg, tmp_path / "r", progress=False, log=lambda *_: None)
+    # replay the loop's rule on the logged validation curve: halve after every 2nd miss in a row
+    values = [json.loads(x)["valid_ndcg@20"] for x in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
+    best, waited, halvings = -1.0, 0, 0
+    for v in values:
+        if v > best:
+            best, waited = v, 0
+        else:
+            waited += 1
+            halvings += waited % 2 == 0
+    assert halvings > 0, "the test graph should plateau within 12 epochs at lr 0.05"
+    assert made[-1].param_groups[0]["lr"] == pytest.approx(0.05 * 0.5**halvings)
