@@ -93,7 +93,8 @@ def run_suite(
         t = res["test"]
         bar.write(
             f"{dataset.name:<10} {model.name:<22} seed {seed}: test recall@20 {t['recall@20']:.4f} "
-            f"ndcg@20 {t['ndcg@20']:.4f} (best epoch {res['best_epoch']}, {seconds:.0f}s)"
+            f"ndcg@20 {t['ndcg@20']:.4f} (best epoch {res['best_epoch']}, trained {res['train_seconds']:.0f}s, "
+            f"{seconds:.0f}s since {'start' if jobs == 1 else 'queued'})"
         )
         bar.update(1)
 
