@@ -137,14 +137,10 @@ def check_options(o: SpeedOptions) -> None:
 
 # --------------------------------------------------------------------------- environment
 def _cpu_name() -> str:
-    """The CPU model (``/proc/cpuinfo`` on Linux), else what :mod:`platform` knows."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "cpu"
+    """The CPU model, as the suite report names it (``/proc/cpuinfo`` on Linux)."""
+    from kgrec.bench.report import cpu_name
+
+    return cpu_name() or "cpu"
 
 
 def environment(device: torch.device) -> dict:

@@ -45,7 +45,7 @@ from kgrec.train.losses import (
     sampled_softmax_loss,
     structural_contrast_loss,
 )
-from kgrec.train.sampling import NodeTypeIndex, sample_negative_items, sample_tail_negatives
+from kgrec.train.sampling import NodeTypeIndex, sample_kg_triples, sample_negative_items
 
 
 @dataclass
@@ -151,12 +151,10 @@ def full_graph_step(
             ego_users[users], ego_items[pos], ego_items[neg].reshape(-1, ego.size(-1)), batch_size=users.numel()
         )
         if kg_weight > 0:
-            pick = torch.randint(
-                g.kg_edge_index.size(1), (tc.kg_batch_size,), generator=generator, device=generator.device
-            ).to(users.device)
-            heads, tails = g.kg_edge_index[0, pick], g.kg_edge_index[1, pick]
-            neg_tails = sample_tail_negatives(tails, g.node_type, generator, index=tail_index)
-            loss = loss + kg_weight * kg_link_loss(model, emb, heads, g.kg_edge_type[pick], tails, neg_tails)
+            heads, rels, tails, neg_tails = sample_kg_triples(
+                g.kg_edge_index, g.kg_edge_type, g.node_type, tc.kg_batch_size, generator, users.device, tail_index
+            )
+            loss = loss + kg_weight * kg_link_loss(model, emb, heads, rels, tails, neg_tails)
         if contrast:
             loss = loss + tc.contrast_weight * _neighbour_contrast(layers, users, pos, g, tc)
         return loss

@@ -47,7 +47,7 @@ from kgrec.models.recommender import Recommender
 from kgrec.train.loop import SplitSets, StepLoss
 from kgrec.train.losses import bpr_loss, kg_link_loss, l2_regularisation, sampled_softmax_loss
 from kgrec.train.neighbor_sampler import SampledSubgraph, make_neighbor_sampler
-from kgrec.train.sampling import NodeTypeIndex, sample_negative_items, sample_tail_negatives
+from kgrec.train.sampling import NodeTypeIndex, sample_kg_triples, sample_negative_items
 
 
 def node_input_rows(node_input: NodeInput, g: GraphTensors, nodes: Tensor) -> Tensor:
@@ -201,11 +201,9 @@ def neighbor_step(
             neg = sample_negative_items(users, sets.train, g.num_items, n, generator, keys=train_keys)
         parts = [users, g.num_users + pos, g.num_users + neg.reshape(-1)]
         if kg_weight > 0:
-            pick = torch.randint(
-                g.kg_edge_index.size(1), (tc.kg_batch_size,), generator=generator, device=generator.device
-            ).to(users.device)
-            heads, tails = g.kg_edge_index[0, pick], g.kg_edge_index[1, pick]
-            neg_tails = sample_tail_negatives(tails, g.node_type, generator, index=tail_index)
+            heads, rels, tails, neg_tails = sample_kg_triples(
+                g.kg_edge_index, g.kg_edge_type, g.node_type, tc.kg_batch_size, generator, users.device, tail_index
+            )
             parts += [heads, tails, neg_tails]
         emb, ego, index = encode(torch.cat(parts), generator)
         at = torch.split(index, [p.numel() for p in parts])  # local rows of each part
@@ -220,7 +218,7 @@ def neighbor_step(
             loss = bpr_loss(pos_scores, neg_scores)
         loss = loss + tc.reg_weight * l2_regularisation(ego[at[0]], ego[at[1]], ego[at[2]], batch_size=batch)
         if kg_weight > 0:
-            loss = loss + kg_weight * kg_link_loss(model, emb, at[3], g.kg_edge_type[pick], at[4], at[5])
+            loss = loss + kg_weight * kg_link_loss(model, emb, at[3], rels, at[4], at[5])
         return loss
 
     return step_loss

@@ -156,3 +156,23 @@ def sample_tail_negatives(
     draw = draw + (draw >= rank).long() * (count > 1).long()
     draw = torch.where(count > 1, draw, rank)
     return index.order[offset + draw]
+
+
+def sample_kg_triples(
+    kg_edge_index: Tensor,
+    kg_edge_type: Tensor,
+    node_type: Tensor,
+    batch_size: int,
+    generator: torch.Generator,
+    device: torch.device,
+    index: NodeTypeIndex | None = None,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """A batch of knowledge edges for the KG loss, drawn uniformly with replacement.
+
+    Returns:
+        ``(heads, relations, tails, corrupted_tails)``, each ``[batch_size]`` on ``device``
+        (corrupted tails from :func:`sample_tail_negatives`).
+    """
+    pick = torch.randint(kg_edge_index.size(1), (batch_size,), generator=generator, device=generator.device).to(device)
+    heads, tails = kg_edge_index[0, pick], kg_edge_index[1, pick]
+    return heads, kg_edge_type[pick], tails, sample_tail_negatives(tails, node_type, generator, index=index)
