@@ -74,7 +74,7 @@ def summarise(runs: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()
 
 
-def markdown(summary: pd.DataFrame, suite, jobs: int = 1) -> str:
+def markdown(summary: pd.DataFrame, suite, jobs: int = 1, wall_seconds: float | None = None) -> str:
     cols = [f"{m}@{k}" for k in KS for m in METRICS]
     lines = [
         f"# Benchmark suite `{suite.name}`",
@@ -84,9 +84,11 @@ def markdown(summary: pd.DataFrame, suite, jobs: int = 1) -> str:
         "",
         f"- Hardware: {hardware(jobs)}",
         f"- kgrec {__version__}; written {time.strftime('%Y-%m-%d %H:%M %Z')}",
-        f"- Command: `kgrec bench {os.path.relpath(suite.path)}`",
-        "",
+        f"- Command: `kgrec bench {os.path.relpath(suite.path)}{f' --jobs {jobs}' if jobs > 1 else ''}`",
     ]
+    if wall_seconds is not None:
+        lines.append(f"- Wall time of the command that wrote this (finished runs are skipped): {wall_seconds / 60:.1f} min")
+    lines.append("")
     for dataset, table in summary.groupby("dataset", sort=False):
         lines += [f"## {dataset}", "", "Headline (the full table follows):", ""]
         lines += ["| model | Recall@20 | NDCG@20 | best epoch | s/epoch | total s |", "|---|---:|---:|---:|---:|---:|"]
@@ -157,7 +159,7 @@ def plots(runs: pd.DataFrame, summary: pd.DataFrame, suite, out: Path, models) -
     return written
 
 
-def write_report(suite, out: Path, models=None, jobs: int = 1) -> None:
+def write_report(suite, out: Path, models=None, jobs: int = 1, wall_seconds: float | None = None) -> None:
     runs = collect(suite, out, models)
     if runs.empty:
         return
@@ -166,5 +168,5 @@ def write_report(suite, out: Path, models=None, jobs: int = 1) -> None:
         runs.to_csv(tmp, index=False)
     with atomic_path(out / "summary.csv", ".csv") as tmp:
         summary.to_csv(tmp, index=False)
-    write_text(out / "results.md", markdown(summary, suite, jobs))
+    write_text(out / "results.md", markdown(summary, suite, jobs, wall_seconds))
     plots(runs, summary, suite, out, models or suite.models)

@@ -120,6 +120,6 @@ def run_suite(
                 dataset, model, seed, t0 = futures[future]
                 report(dataset, model, seed, future.result(), time.perf_counter() - t0)
     bar.close()
-    write_report(suite, out, models=models, jobs=jobs)
+    write_report(suite, out, models=models, jobs=jobs, wall_seconds=time.perf_counter() - start)
     log(f"suite {suite.name}: {len(todo)} runs in {out} ({time.perf_counter() - start:.0f}s this time)")
     return out
