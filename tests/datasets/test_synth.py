@@ -180,3 +180,31 @@ def test_command_line(tmp_path, capsys):
     assert "unknown preset" in capsys.readouterr().err
     assert main([*argv, "--triples", "29", "--out", str(tmp_path / "no")]) == 2
     assert "too few" in capsys.readouterr().err and not (tmp_path / "no").exists()
+
+
+def test_interactions_carry_taste_beyond_popularity(tmp_path):
+    """Item-to-item cosine neighbours find a held-out item far more often than popularity does."""
+    write_synth(tmp_path / "t", users=2000, items=1000, interactions=30_000, entities=600, triples=12_000, seed=2)
+    log = pd.read_csv(tmp_path / "t" / "interactions.csv", usecols=["user", "item"])
+    users = log["user"].astype("category").cat.codes.to_numpy()
+    items = log["item"].astype("category").cat.codes.to_numpy()
+    x = np.zeros((users.max() + 1, items.max() + 1), dtype=np.float32)
+    x[users, items] = 1.0
+    rng = np.random.default_rng(0)
+    eligible = np.flatnonzero(x.sum(1) >= 5)
+    held = np.array([rng.choice(np.flatnonzero(x[u])) for u in eligible])
+    train = x.copy()
+    train[eligible, held] = 0.0
+
+    def hit_rate(scores):
+        scores = np.where(train[eligible] > 0, -np.inf, scores)
+        top = np.argpartition(-scores, 20, axis=1)[:, :20]
+        return float((top == held[:, None]).any(1).mean())
+
+    popularity = hit_rate(np.broadcast_to(train.sum(0), (len(eligible), train.shape[1])))
+    root = np.sqrt(np.maximum(train.sum(0), 1.0))
+    cosine = (train.T @ train) / root[:, None] / root[None, :]
+    np.fill_diagonal(cosine, 0.0)
+    item_knn = hit_rate(train[eligible] @ cosine)
+    # measured: 0.30 against 0.18 with taste; 0.21 against 0.24 when TASTE_SHARE is 0
+    assert item_knn > 1.3 * popularity, (item_knn, popularity)
