@@ -317,16 +317,32 @@ class _LineSink:
 
 def _parse_lines(text: str, fmt: str, path: Path, lenient: bool, report: BuildReport) -> list[tuple]:
     """The statements of an N-Triples or N-Quads text (named graphs merged), line by line."""
+    numbered = ((number, line.rstrip("\r")) for number, line in enumerate(text.split("\n"), start=1))
+    return parse_numbered_lines(numbered, fmt, path, lenient, report)[0]
+
+
+def parse_numbered_lines(
+    lines, fmt: str, path: Path, lenient: bool, report: BuildReport
+) -> tuple[list[tuple], list[int]]:
+    """``(number, line)`` pairs of N-Triples or N-Quads through rdflib's line parser and
+    kgrec's term checks; returns the statements and the line number of each.
+
+    Strict mode stops at the first bad line with its number; lenient mode drops and counts
+    bad lines by reason in ``report``. Blank lines and comments yield nothing. Both the
+    whole-file path (:func:`_parse_lines`) and the vectorised reader's fallback for lines it
+    does not split itself (:mod:`kgrec.ingest.statements`) go through here.
+    """
     name = FORMAT_NAMES[fmt]
     statements: list[tuple] = []
+    numbers: list[int] = []
     sink = _LineSink()
     parser = NQuadsParser() if fmt == "nquads" else W3CNTriplesParser()
     parser.sink = sink
     blank_nodes: dict = {}  # "_:b1" means the same node on every line of the file
     dropped: Counter = Counter()
-    for number, line in enumerate(text.split("\n"), start=1):
+    for number, line in lines:
         sink.clear()
-        parser.line = line.rstrip("\r")
+        parser.line = line
         try:
             parser.parseline(blank_nodes)
         except ParseError as e:
@@ -338,6 +354,7 @@ def _parse_lines(text: str, fmt: str, path: Path, lenient: bool, report: BuildRe
             problem = next(filter(None, (_term_problem(t, escapes) for t in [*sink.statement, sink.context])), None)
             if problem is None:
                 statements.append(sink.statement)
+                numbers.append(number)
                 continue
             reason, detail = problem
         if not lenient:
@@ -346,7 +363,7 @@ def _parse_lines(text: str, fmt: str, path: Path, lenient: bool, report: BuildRe
     for reason, n in dropped.items():
         report.read(SOURCE, n)
         report.dropped(SOURCE, reason, n)
-    return statements
+    return statements, numbers
 
 
 def _line_error(message: str) -> str:

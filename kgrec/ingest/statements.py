@@ -28,7 +28,6 @@ A graph is a set, and so is the table once :func:`unique_statements` has dropped
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -38,19 +37,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import rdflib
 from rdflib import BNode, Literal
-from rdflib.plugins.parsers.nquads import NQuadsParser
-from rdflib.plugins.parsers.ntriples import ParseError, W3CNTriplesParser
 
 from kgrec.errors import KgrecError
 from kgrec.ingest.rdf import (
     _LINE_FORMATS,
     FORMAT_NAMES,
-    SOURCE,
-    SYNTAX_ERROR,
-    _line_error,
-    _LineSink,
     _quiet_rdflib,
-    _term_problem,
+    parse_numbered_lines,
     parse_rdf,
     rdf_format,
 )
@@ -290,35 +283,6 @@ def _parse_slow_lines(
     lines: list[tuple[int, str]], fmt: str, path: Path, lenient: bool, report: BuildReport
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """The lines the fast path left, through rdflib's line parser and kgrec's term checks
-    (the same steps as :func:`kgrec.ingest.rdf._parse_lines`)."""
-    name = FORMAT_NAMES[fmt]
-    sink = _LineSink()
-    parser = NQuadsParser() if fmt == "nquads" else W3CNTriplesParser()
-    parser.sink = sink
-    blank_nodes: dict = {}  # "_:b1" means the same node on every line of the file
-    dropped: Counter = Counter()
-    statements, numbers = [], []
-    for number, line in lines:
-        sink.clear()
-        parser.line = line
-        try:
-            parser.parseline(blank_nodes)
-        except ParseError as e:
-            reason, detail = SYNTAX_ERROR, f"{name} {SYNTAX_ERROR}: {_line_error(str(e))}"
-        else:
-            if sink.statement is None:
-                continue
-            escapes = "\\u" in line or "\\U" in line
-            problem = next(filter(None, (_term_problem(t, escapes) for t in [*sink.statement, sink.context])), None)
-            if problem is None:
-                statements.append(sink.statement)
-                numbers.append(number)
-                continue
-            reason, detail = problem
-        if not lenient:
-            raise KgrecError(detail + " (or set lenient = true to drop and count bad lines)", path=path, line=number)
-        dropped[reason] += 1
-    for reason, n in dropped.items():
-        report.read(SOURCE, n)
-        report.dropped(SOURCE, reason, n)
+    (:func:`kgrec.ingest.rdf.parse_numbered_lines`, the same code as the whole-file path)."""
+    statements, numbers = parse_numbered_lines(lines, fmt, path, lenient, report)
     return terms_to_statements(statements), np.array(numbers, dtype=np.int64)
