@@ -188,18 +188,10 @@ _SIMPLE_LOCAL = r"^[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_-])?$"
 
 
 def _turtle_terms(values: pd.Series, prefixes: dict[str, str]) -> pd.Series:
-    """IRIs as ``prefix:local`` where the local part is simple, else ``<iri>``."""
-    out = "<" + values + ">"
-    # longest namespace first, so that ``https://kgrec.org/ns/user/`` wins over a shorter one
-    for prefix, ns in sorted(prefixes.items(), key=lambda kv: -len(kv[1])):
-        todo = out.str.startswith("<" + ns)
-        if not todo.any():
-            continue
-        local = values[todo].str.slice(len(ns))
-        ok = local.str.match(_SIMPLE_LOCAL)
-        rows = local.index[ok.to_numpy()]
-        out.loc[rows] = prefix + ":" + local[ok]
-    return out
+    """IRIs as ``prefix:local`` where the local part is simple (:func:`_compact`), else ``<iri>``."""
+    values = values.astype(str)
+    compact = _compact(values, prefixes)
+    return compact.where(compact != values, "<" + values + ">")
 
 
 def turtle_text_chunks(table: pd.DataFrame, chunk: int = 200_000):
