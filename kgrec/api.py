@@ -142,7 +142,7 @@ class Run:
         else:
             nodes = [self._user_node(u) for u in users]
         user_emb, item_emb = self.z[: self.kg.num_users], self.item_embeddings()
-        items, scores = topk_items(lambda b: user_emb[b.to(user_emb.device)] @ item_emb.T, nodes, self._seen(), k)
+        items, scores = topk_items(lambda b: self.model.rank_scores(user_emb, item_emb, b), nodes, self._seen(), k)
         rows = (items >= 0).nonzero(as_tuple=False)
         ids = self.user_ids
         return pd.DataFrame(
@@ -303,8 +303,8 @@ class Run:
         return [(cold, features, None if has_text is None else has_text.bool())], str(meta.get("id_init", "mean"))
 
     # ------------------------------------------------------------------ cold users
-    def _recommend_for_vector(self, vector: torch.Tensor, k: int, exclude: list[int]) -> pd.DataFrame:
-        scores = self.item_embeddings() @ vector.to(self.z.device)
+    def _recommend_for_vector(self, vector: torch.Tensor, k: int, exclude: list[int], liked: list[int] | None = None) -> pd.DataFrame:
+        scores = self.model.vector_scores(vector, self.item_embeddings(), liked)
         if exclude:
             scores[torch.as_tensor(exclude, device=scores.device)] = -float("inf")
         top = torch.topk(scores, min(k, scores.numel()))
@@ -318,7 +318,7 @@ class Run:
             self.model, self.graph, self.x0, self.z, [self.item_nodes[p] for p in positions],
             behaviour=main_behaviour(self.graph, self.kg.behaviours), method=method,
         )
-        return self._recommend_for_vector(vector, k, positions)
+        return self._recommend_for_vector(vector, k, positions, liked=positions)
 
     def item_text_features(self, encoder: Encoder | None = None) -> np.ndarray:
         """``[items, F]`` unit-length text encodings of every item (zero rows: no text)."""
@@ -335,11 +335,12 @@ class Run:
             raise KgrecError("the text profile is empty")
         vector, _ = encode_item_texts([profile.strip()], self.trained.config.text, encoder)
         positions, sims = items_for_text(vector[0].numpy(), self.item_text_features(encoder), n_items)
-        liked = [self.item_nodes[p] for p, s in zip(positions.tolist(), sims.tolist()) if s > 0]
+        liked_positions = [p for p, s in zip(positions.tolist(), sims.tolist()) if s > 0]
+        liked = [self.item_nodes[p] for p in liked_positions]
         if not liked:
             raise KgrecError("no item description resembles the profile (the run's items have no text?)")
         user = user_embedding(self.model, self.graph, self.x0, self.z, liked, behaviour=main_behaviour(self.graph, self.kg.behaviours))
-        return self._recommend_for_vector(user, k, [])
+        return self._recommend_for_vector(user, k, [], liked=liked_positions)
 
     def write_recommendations(self, recs: pd.DataFrame, out: str | Path) -> None:
         with atomic_path(Path(out), ".csv") as tmp:

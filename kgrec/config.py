@@ -146,6 +146,13 @@ class ModelConfig:
     edge_dropout: float = 0.0
     #: Attention heads of the relation-aware encoder.
     heads: int = 2
+    #: A linear item-item view of the training history blended into the dot-product scores:
+    #: ``"ease"`` (Steck 2019's closed-form item-item weights; catalogues up to 20,000 items) or
+    #: ``"none"``. Training is unchanged; the blend weight is chosen on validation afterwards,
+    #: and is 0 when the view does not help.
+    item_item: str = "none"
+    #: EASE's L2 penalty (lambda): larger values shrink the item-item weights.
+    item_item_l2: float = 300.0
 
 
 @dataclass

@@ -34,6 +34,7 @@ from kgrec.graph.store import load_graph
 from kgrec.graph.useritem import UserItemSets
 from kgrec.io import write_json
 from kgrec.models.graph_tensors import GraphTensors
+from kgrec.models.item_item import build_item_item
 from kgrec.models.recommender import Recommender, build_model
 from kgrec.text.features import build_node_features
 from kgrec.train import distributed
@@ -57,6 +58,9 @@ def prepare_model(
     )
     g = g.to(device)
     model = build_model(config.model, g).to(device)
+    if config.model.item_item.lower() != "none":  # from the training positives only, like the graph
+        history = UserItemSets.from_pairs(split.train["user"].to_numpy(), split.train["item"].to_numpy(), kg.num_users, kg.num_items)
+        model.item_item = build_item_item(config.model.item_item, history.to(device), config.model.item_item_l2)
     return model, g
 
 
@@ -213,7 +217,7 @@ class TrainedRun:
         seen = s.train.union(s.valid).to(self.device)
         user_emb, item_emb = embeddings(self.model, self.graph)
         u = torch.as_tensor(user_idx, dtype=torch.long, device=self.device)
-        items, scores = topk_items(lambda b: user_emb[b] @ item_emb.T, u, seen, k, batch_size=self.config.eval.batch_size)
+        items, scores = topk_items(lambda b: self.model.rank_scores(user_emb, item_emb, b), u, seen, k, batch_size=self.config.eval.batch_size)
         items, scores = items.cpu(), scores.cpu()
         user_ids = self.kg.nodes["user"]["id"].to_numpy()
         item_ids = self.kg.nodes["item"]["id"].to_numpy()

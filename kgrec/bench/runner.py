@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from kgrec.bench.popularity import popularity_run
+from kgrec.bench.baselines import ease_run, popularity_run
 from kgrec.bench.report import write_report
 from kgrec.bench.suite import BenchDataset, Suite
 from kgrec.errors import KgrecError
@@ -49,6 +49,8 @@ def _run_one(kind: str, graph: Path, config, run_dir: Path, threads: int | None)
     quiet = lambda *a, **k: None  # noqa: E731 - the suite prints one line per run instead
     if kind == "popularity":
         return popularity_run(graph, config, run_dir, log=quiet)
+    if kind == "ease":
+        return ease_run(graph, config, run_dir, log=quiet)
     return train_run(graph, config, run_dir, progress=False, log=quiet)
 
 

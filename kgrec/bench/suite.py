@@ -12,7 +12,7 @@ its base configuration) plus::
 
     [[bench.models]]
     name = "LightGCN"                     # a row of the table
-    kind = "kgrec"                        # or "popularity"
+    kind = "kgrec"                        # or "popularity", "ease" (training-free baselines)
     [bench.models.model]                  # overrides laid over the base configuration
     use_kg = false
 
@@ -28,7 +28,7 @@ from pathlib import Path
 from kgrec.config import ExperimentConfig, deep_merge, experiment_dict, from_dict, read_toml
 from kgrec.errors import KgrecError
 
-MODEL_KINDS = ("kgrec", "popularity")
+MODEL_KINDS = ("kgrec", "popularity", "ease")
 
 
 @dataclass

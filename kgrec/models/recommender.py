@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import torch
 from torch import Tensor, nn
 
 from kgrec.config import ModelConfig
 from kgrec.errors import KgrecError
 from kgrec.models.graph_tensors import GraphTensors
 from kgrec.models.inputs import NodeInput
+from kgrec.models.item_item import ItemItemView
 from kgrec.models.lightgcn import KGLightGCN
 from kgrec.models.relational import RelationalEncoder
 
@@ -32,7 +34,15 @@ class Recommender(nn.Module):
         dim (int): embedding size.
         normalize (bool): L2-normalise the final embeddings, so the dot product is a cosine
             similarity (use with ``train.loss = "softmax"`` and a temperature around 0.1).
+
+    Attributes:
+        item_item: an optional linear item-item view (:class:`~kgrec.models.item_item.ItemItemView`)
+            whose scores :meth:`rank_scores` adds, times its ``blend`` weight, to the dot
+            products. Training never sees it; :func:`kgrec.train.blend.select_blend` sets the
+            weight on validation after training.
     """
+
+    item_item: ItemItemView | None
 
     def __init__(self, node_input: NodeInput, encoder: nn.Module, num_relations: int, dim: int, normalize: bool = False):
         super().__init__()
@@ -41,6 +51,7 @@ class Recommender(nn.Module):
         self.encoder = encoder
         self.relation_embedding = nn.Embedding(max(num_relations, 1), dim)
         nn.init.ones_(self.relation_embedding.weight)
+        self.item_item = None
 
     def forward(self, g: GraphTensors, return_layers: bool = False):
         """Encode every node of ``g``.
@@ -82,6 +93,32 @@ class Recommender(nn.Module):
     def full_scores(user_emb: Tensor, item_emb: Tensor) -> Tensor:
         """Scores of every user row against every item row: ``[B, d] x [I, d] -> [B, I]``."""
         return user_emb @ item_emb.t()
+
+    def rank_scores(self, user_emb: Tensor, item_emb: Tensor, users: Tensor) -> Tensor:
+        """Ranking scores of ``users`` against every item row: ``[B, I]``.
+
+        The dot products of the final embeddings plus, with an item-item view of non-zero
+        blend weight, that weight times the view's scores. Items beyond the view's catalogue
+        (cold items added after training) have no history and get the dot product alone.
+        """
+        scores = user_emb[users.to(user_emb.device)] @ item_emb.t()
+        view = self.item_item
+        if view is not None and float(view.blend) != 0.0:
+            prior = view(users).to(scores.device, scores.dtype)
+            scores[:, : prior.size(1)] += view.blend.to(scores.device) * prior
+        return scores
+
+    def vector_scores(self, vector: Tensor, item_emb: Tensor, liked: list[int] | None = None) -> Tensor:
+        """``[I]`` ranking scores for a new user: the embedding ``vector`` against every item,
+        plus the blended item-item view of the ``liked`` item positions (when there is one)."""
+        scores = item_emb @ vector.to(item_emb.device)
+        view = self.item_item
+        if liked and view is not None and float(view.blend) != 0.0:
+            known = [p for p in liked if p < view.num_items]
+            if known:
+                prior = view.for_items(torch.as_tensor(known)).to(scores.device, scores.dtype)
+                scores[: prior.numel()] += view.blend.to(scores.device) * prior
+        return scores
 
     def kg_score(self, head_emb: Tensor, rel_ids: Tensor, tail_emb: Tensor) -> Tensor:
         """DistMult scores ``<h, r, t>``: ``[B, d], [B], [B, d] -> [B]``, or ``[B, n, d] -> [B, n]``."""
@@ -129,6 +166,10 @@ def _validate(config: ModelConfig) -> None:
         value = getattr(config, key)
         if not 0.0 <= value < 1.0:
             raise KgrecError(f"model.{key} must be in [0, 1), got {value}")
+    if config.item_item.lower() not in ("none", "ease"):
+        raise KgrecError(f"unknown model.item_item {config.item_item!r} (none or ease)")
+    if not config.item_item_l2 > 0:
+        raise KgrecError(f"model.item_item_l2 must be positive, got {config.item_item_l2}")
     if ENCODERS.get(config.encoder.lower()) == "relational":
         if config.heads <= 0 or config.dim % config.heads != 0:
             raise KgrecError(

@@ -36,6 +36,7 @@ from kgrec.graph.useritem import UserItemSets
 from kgrec.io import atomic_path, write_json
 from kgrec.models.graph_tensors import GraphTensors
 from kgrec.models.recommender import Recommender
+from kgrec.train.blend import select_blend
 from kgrec.train.checkpoint import LoopState, load_checkpoint, save_checkpoint
 from kgrec.train.distributed import World
 from kgrec.train.losses import (
@@ -79,7 +80,7 @@ def evaluate_sets(
     """Full-ranking metrics of ``truth`` with ``exclude`` masked out of the ranking."""
     user_emb, item_emb = embeddings(model, g)
     return full_ranking_metrics(
-        lambda users: user_emb[users] @ item_emb.T, truth, exclude, ks=ks, batch_size=batch_size
+        lambda users: model.rank_scores(user_emb, item_emb, users), truth, exclude, ks=ks, batch_size=batch_size
     )
 
 
@@ -321,12 +322,18 @@ def fit(
     if not world.is_main:  # rank 0 alone selects, tests and writes; the others return its results
         return world.share(None)
     model.load_state_dict(load_file(str(run_dir / "model.safetensors"), device=str(device)))
+    valid, item_item = state.best_valid, None
+    if model.item_item is not None:  # the blend weight, on validation; saved with the weights
+        item_item = select_blend(model, *embeddings(model, g), sets.valid, sets.train, metric, ec.ks, ec.batch_size)
+        valid = item_item.pop("valid")
+        item_item = {"kind": config.model.item_item, "l2": config.model.item_item_l2, "valid_dot_only": state.best_valid, **item_item}
+        save_weights(model, run_dir / "model.safetensors")
     test = evaluate_sets(model, g, sets.test, seen_at_test, ec.ks, ec.batch_size)
     results = {
         "best_epoch": state.best_epoch,
         "epochs_run": state.epoch,
         "selection_metric": f"valid {metric}",
-        "valid": state.best_valid,
+        "valid": valid,
         "test": test,
         "seconds_per_epoch": sum(state.epoch_times) / max(len(state.epoch_times), 1),
         "train_seconds": time.perf_counter() - start,
@@ -336,6 +343,8 @@ def fit(
         "kgrec_version": __version__,
         "torch_version": torch.__version__,
     }
+    if item_item is not None:
+        results["item_item"] = item_item
     write_json(run_dir / "results.json", results)
     shutil.rmtree(checkpoint_dir, ignore_errors=True)  # the run is complete; weights stay
     return world.share(results)
