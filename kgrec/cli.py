@@ -125,7 +125,14 @@ def _print_results(results: dict, run: str, t0: float) -> int:
 
     if env_rank() != 0:  # under torchrun every process returns the results; rank 0 prints them
         return 0
-    print(_format_metrics(results["valid"], f"validation (selected epoch {results['best_epoch']} of {results['epochs_run']})"))
+    title = f"validation (selected epoch {results['best_epoch']} of {results['epochs_run']})"
+    blend = results.get("item_item")
+    if blend:  # say what the view added on validation, where it was chosen
+        title += (
+            f", with the {blend['kind']} item-item view at share {blend['share']:.1f} "
+            f"(the dot product alone: ndcg@20 {blend['valid_dot_only'].get('ndcg@20', float('nan')):.4f})"
+        )
+    print(_format_metrics(results["valid"], title))
     print(_format_metrics(results["test"], "test (train and validation items masked)"))
     print(
         f"{results['seconds_per_epoch']:.2f}s per epoch on {results['device_name']}; "

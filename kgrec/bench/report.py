@@ -137,15 +137,25 @@ def plots(runs: pd.DataFrame, summary: pd.DataFrame, suite, out: Path, models) -
 
         fig, ax = plt.subplots(figsize=(9, 5))
         for model in models:
-            curves = []
+            curves, finals = [], []
             for seed in suite.seeds:
-                p = out / "runs" / dataset / slug(model.name) / f"seed-{seed}" / "metrics.jsonl"
+                run = out / "runs" / dataset / slug(model.name) / f"seed-{seed}"
+                p = run / "metrics.jsonl"
                 if p.is_file() and p.stat().st_size:
                     df = pd.read_json(p, lines=True)
                     curves.append(df.set_index("epoch")["valid_ndcg@20"])
+                if (run / "results.json").is_file():
+                    res = json.loads((run / "results.json").read_text())
+                    finals.append((res["best_epoch"], res["valid"].get("ndcg@20", float("nan")), "item_item" in res))
             if curves:
                 mean = pd.concat(curves, axis=1).mean(axis=1)
-                ax.plot(mean.index, mean.values, label=model.name)
+                (line,) = ax.plot(mean.index, mean.values, label=model.name)
+                if finals and all(blended for _, _, blended in finals):  # the item-item blend, after training
+                    ax.scatter([sum(e for e, _, _ in finals) / len(finals)], [sum(v for _, v, _ in finals) / len(finals)],
+                               marker="*", s=90, color=line.get_color(), label=f"{model.name}, with the item-item blend")
+            elif finals:  # training-free: one validation value, drawn across
+                ax.axhline(sum(v for _, v, _ in finals) / len(finals), linestyle="--", linewidth=1, color="grey" if model.kind == "popularity" else None,
+                           label=f"{model.name} (no training)")
         ax.set_xlabel("epoch")
         ax.set_ylabel("validation NDCG@20 (mean over seeds)")
         ax.set_title(f"{suite.name}: {dataset}")

@@ -12,6 +12,7 @@ from tqdm.auto import tqdm
 from kgrec.bench.baselines import ease_run, popularity_run
 from kgrec.bench.report import write_report
 from kgrec.bench.suite import BenchDataset, Suite
+from kgrec.config import load_experiment
 from kgrec.errors import KgrecError
 from kgrec.runs import train_run
 
@@ -54,6 +55,21 @@ def _run_one(kind: str, graph: Path, config, run_dir: Path, threads: int | None)
     return train_run(graph, config, run_dir, progress=False, log=quiet)
 
 
+def _finished(run_dir: Path, config, log) -> bool:
+    """Did this run finish *with this configuration*? A run whose stored ``config.toml`` differs
+    (the suite or its base changed since) is stale: it is run again rather than reported."""
+    if not (run_dir / "results.json").is_file():
+        return False
+    try:
+        stored = load_experiment(run_dir / "config.toml")
+    except KgrecError:
+        stored = None
+    if stored == config:
+        return True
+    log(f"{run_dir}: its configuration changed since it ran; running it again")
+    return False
+
+
 def run_suite(
     suite: Suite,
     results_root: Path,
@@ -84,10 +100,10 @@ def run_suite(
     pending = []
     for dataset, model, seed in todo:
         run_dir = out / "runs" / dataset.name / slug(model.name) / f"seed-{seed}"
-        if (run_dir / "results.json").is_file() and not force:
-            continue
         config = copy.deepcopy(model.config)
         config.train.seed = seed
+        if not force and _finished(run_dir, config, log):
+            continue
         pending.append((dataset, model, seed, config, run_dir))
     bar = tqdm(total=len(todo), initial=len(todo) - len(pending), desc=f"bench {suite.name}", unit="run", dynamic_ncols=True)
 

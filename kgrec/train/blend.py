@@ -63,7 +63,8 @@ def select_blend(
     users = torch.nonzero(valid.row_counts() > 0).flatten()
     dot_std = _score_std(lambda b: user_emb[b.to(user_emb.device)] @ item_emb.t(), users, batch_size)
     view_std = _score_std(view, users, batch_size)
-    scale = dot_std / view_std if view_std > 0 else 0.0
+    # a constant dot product (untrained, or all zero) ranks nothing: any positive weight then lets the view rank
+    scale = (dot_std if dot_std > 0 else 1.0) / view_std if view_std > 0 else 0.0
 
     tried, best = {}, None
     for share in SHARES:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pandas as pd
@@ -70,6 +71,29 @@ def test_suite_runs_and_reports(suite_file, tmp_path):
     stamp = (out / "runs" / "toy" / "gnn-no-kg" / "seed-1" / "results.json").stat().st_mtime_ns
     run_suite(suite, tmp_path / "results", log=lambda *a: None)
     assert (out / "runs" / "toy" / "gnn-no-kg" / "seed-1" / "results.json").stat().st_mtime_ns == stamp
+
+
+def test_a_run_whose_configuration_changed_is_run_again(suite_file, tmp_path):
+    suite = load_suite(suite_file)
+    out = run_suite(suite, tmp_path / "results", only=["GNN no KG"], log=lambda *a: None)
+    results = out / "runs" / "toy" / "gnn-no-kg" / "seed-1" / "results.json"
+    stamp = results.stat().st_mtime_ns
+    suite.models[1].config.model.layers = 2  # the suite file changed since the run
+    said = []
+    run_suite(suite, tmp_path / "results", only=["GNN no KG"], log=said.append)
+    assert results.stat().st_mtime_ns != stamp
+    assert load_experiment(results.parent / "config.toml").model.layers == 2
+    assert any("configuration changed" in line for line in said)
+
+
+def test_ease_row_picks_its_l2_on_validation(suite_file, tmp_path):
+    text = suite_file.read_text() + '[[bench.models]]\nname = "EASE"\nkind = "ease"\n'
+    suite_file.write_text(text)
+    out = run_suite(load_suite(suite_file), tmp_path / "results", only=["EASE"], log=lambda *a: None)
+    res = json.loads((out / "runs" / "toy" / "ease" / "seed-1" / "results.json").read_text())
+    tried = {float(k): v for k, v in res["ease"]["tried"].items()}
+    assert res["valid"]["ndcg@20"] == max(tried.values()) == tried[res["ease"]["l2"]]
+    assert 0.0 < res["test"]["recall@20"] <= 1.0
 
 
 def test_suite_is_also_an_experiment_config(suite_file):
