@@ -35,7 +35,7 @@ from kgrec.graph.useritem import UserItemSets
 from kgrec.io import write_json
 from kgrec.models.graph_tensors import GraphTensors
 from kgrec.models.item_item import build_item_item
-from kgrec.models.recommender import Recommender, build_model
+from kgrec.models.recommender import Recommender, build_model, validate_model_config
 from kgrec.text.features import build_node_features
 from kgrec.train import distributed
 from kgrec.train.device import resolve_device, seed_everything
@@ -97,6 +97,7 @@ def _train_run(world, graph_dir: Path, config: ExperimentConfig, run_dir: Path, 
     device = world.device
     generator = seed_everything(config.train.seed, device)
 
+    validate_model_config(config.model, kg.num_items)  # before anything is written
     split = split_for(kg, config, split_dir, log=log)
     log(f"  train {len(split.train):,}  valid {len(split.valid):,}  test {len(split.test):,} user-item pairs")
     if world.is_main:  # one writer: every process made (or read) the same split

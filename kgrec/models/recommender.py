@@ -11,6 +11,7 @@ from kgrec.config import ModelConfig
 from kgrec.errors import KgrecError
 from kgrec.models.graph_tensors import GraphTensors
 from kgrec.models.inputs import NodeInput
+from kgrec.models import item_item as item_item_view
 from kgrec.models.item_item import ItemItemView
 from kgrec.models.lightgcn import KGLightGCN
 from kgrec.models.relational import RelationalEncoder
@@ -157,7 +158,16 @@ _BUILDERS: dict[str, Callable[[ModelConfig, GraphTensors], nn.Module]] = {
 }
 
 
-def _validate(config: ModelConfig) -> None:
+def validate_model_config(config: ModelConfig, num_items: int | None = None) -> None:
+    """Raise a :class:`KgrecError` naming the key of the first invalid ``[model]`` setting.
+
+    Called before a run folder is started, so that a bad setting leaves nothing behind; with
+    ``num_items`` it also checks that the catalogue fits the item-item view.
+    """
+    if ENCODERS.get(config.encoder.lower()) is None:
+        raise KgrecError(
+            f"unknown model.encoder {config.encoder!r} (known: {', '.join(sorted(ENCODERS))})"
+        )
     if config.dim <= 0:
         raise KgrecError(f"model.dim must be positive, got {config.dim}")
     if config.layers < 0:
@@ -170,6 +180,11 @@ def _validate(config: ModelConfig) -> None:
         raise KgrecError(f"unknown model.item_item {config.item_item!r} (none or ease)")
     if not config.item_item_l2 > 0:
         raise KgrecError(f"model.item_item_l2 must be positive, got {config.item_item_l2}")
+    if config.item_item.lower() != "none" and num_items is not None and num_items > item_item_view.MAX_ITEMS:
+        raise KgrecError(
+            f"model.item_item = {config.item_item!r} needs an items x items matrix; {num_items:,} items is "
+            f"more than the {item_item_view.MAX_ITEMS:,} it allows (set model.item_item = \"none\" for this catalogue)"
+        )
     if ENCODERS.get(config.encoder.lower()) == "relational":
         if config.heads <= 0 or config.dim % config.heads != 0:
             raise KgrecError(
@@ -188,12 +203,8 @@ def build_model(config: ModelConfig, g: GraphTensors) -> Recommender:
     Raises:
         KgrecError: unknown encoder name or an invalid setting, named by its key.
     """
-    kind = ENCODERS.get(config.encoder.lower())
-    if kind is None:
-        raise KgrecError(
-            f"unknown model.encoder {config.encoder!r} (known: {', '.join(sorted(ENCODERS))})"
-        )
-    _validate(config)
+    validate_model_config(config)
+    kind = ENCODERS[config.encoder.lower()]
     node_input = NodeInput(
         g.num_nodes, config.dim, g.feature_dim, use_id=config.use_id, use_text=config.use_text
     )
@@ -206,4 +217,4 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-__all__ = ["ENCODERS", "Recommender", "build_model", "count_parameters"]
+__all__ = ["ENCODERS", "Recommender", "build_model", "count_parameters", "validate_model_config"]

@@ -123,3 +123,13 @@ def test_an_informative_view_wins_over_useless_embeddings():
     record = select_blend(_Model(view), torch.zeros(20, 4), torch.zeros(10, 4) + 1e-3 * torch.arange(10.0)[:, None], valid, train, "ndcg@10", [10], 8)
     assert record["share"] > 0.0 and float(view.blend) == record["blend"] > 0.0
     assert record["valid"]["ndcg@10"] > record["tried"][0.0]
+
+
+def test_a_catalogue_too_large_for_the_view_is_refused_before_anything_is_written(graph_dir, tmp_path, monkeypatch):
+    from kgrec.errors import KgrecError
+    from kgrec.models import item_item
+
+    monkeypatch.setattr(item_item, "MAX_ITEMS", 10)
+    with pytest.raises(KgrecError, match="40 items is more than the 10"):
+        train_run(graph_dir, config(), tmp_path / "r", progress=False, log=quiet)
+    assert not (tmp_path / "r").exists()
