@@ -135,8 +135,11 @@ def plots(runs: pd.DataFrame, summary: pd.DataFrame, suite, out: Path, models) -
         plt.close(fig)
         written.append(path)
 
-        fig, ax = plt.subplots(figsize=(9, 5))
-        for model in models:
+        fig, ax = plt.subplots(figsize=(12, 5.5))
+        colours = plt.get_cmap("tab20").colors  # 20 distinct colours: no two rows of a suite alike
+        starred = False
+        for index, model in enumerate(models):
+            colour = colours[(2 * index) % 20 + (2 * index) // 20 % 2]  # the dark shades first
             curves, finals = [], []
             for seed in suite.seeds:
                 run = out / "runs" / dataset / slug(model.name) / f"seed-{seed}"
@@ -149,17 +152,20 @@ def plots(runs: pd.DataFrame, summary: pd.DataFrame, suite, out: Path, models) -
                     finals.append((res["best_epoch"], res["valid"].get("ndcg@20", float("nan")), "item_item" in res))
             if curves:
                 mean = pd.concat(curves, axis=1).mean(axis=1)
-                (line,) = ax.plot(mean.index, mean.values, label=model.name)
+                ax.plot(mean.index, mean.values, label=model.name, color=colour)
                 if finals and all(blended for _, _, blended in finals):  # the item-item blend, after training
                     ax.scatter([sum(e for e, _, _ in finals) / len(finals)], [sum(v for _, v, _ in finals) / len(finals)],
-                               marker="*", s=90, color=line.get_color(), label=f"{model.name}, with the item-item blend")
+                               marker="*", s=90, color=colour, zorder=3)
+                    starred = True
             elif finals:  # training-free: one validation value, drawn across
-                ax.axhline(sum(v for _, v, _ in finals) / len(finals), linestyle="--", linewidth=1, color="grey" if model.kind == "popularity" else None,
+                ax.axhline(sum(v for _, v, _ in finals) / len(finals), linestyle="--", linewidth=1, color=colour,
                            label=f"{model.name} (no training)")
+        if starred:  # one legend entry for every star
+            ax.scatter([], [], marker="*", s=90, color="black", label="after the item-item blend (chosen on validation)")
         ax.set_xlabel("epoch")
         ax.set_ylabel("validation NDCG@20 (mean over seeds)")
         ax.set_title(f"{suite.name}: {dataset}")
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         fig.tight_layout()
         path = out / f"{dataset}-validation-ndcg.png"
         with atomic_path(path, ".png") as tmp:
