@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -76,7 +77,8 @@ def test_blend_is_chosen_on_validation_and_saved(graph_dir, tmp_path):
 def test_same_seed_same_blend(graph_dir, tmp_path):
     a = train_run(graph_dir, config(), tmp_path / "a", progress=False, log=quiet)
     b = train_run(graph_dir, config(), tmp_path / "b", progress=False, log=quiet)
-    assert a["item_item"]["blend"] == b["item_item"]["blend"]
+    assert a["item_item"]["share"] == b["item_item"]["share"]
+    assert a["item_item"]["blend"] == pytest.approx(b["item_item"]["blend"], rel=1e-5)
     for key, value in a["test"].items():
         assert b["test"][key] == pytest.approx(value, abs=1e-6), key
 
@@ -85,9 +87,13 @@ def test_training_is_the_same_with_or_without_the_view(graph_dir, tmp_path):
     """The view only enters after training: the per-epoch validation curve is unchanged."""
     with_view = train_run(graph_dir, config(), tmp_path / "a", progress=False, log=quiet)
     without = train_run(graph_dir, config("none"), tmp_path / "b", progress=False, log=quiet)
-    assert (tmp_path / "a" / "metrics.jsonl").read_text() != ""
-    curve = lambda p: [line.split('"seconds"')[0] for line in (p / "metrics.jsonl").read_text().splitlines()]  # noqa: E731
-    assert curve(tmp_path / "a") == curve(tmp_path / "b")
+    curve = lambda p: [json.loads(line) for line in (p / "metrics.jsonl").read_text().splitlines()]  # noqa: E731
+    a, b = curve(tmp_path / "a"), curve(tmp_path / "b")
+    assert len(a) == len(b) == 3
+    for x, y in zip(a, b):  # equal up to the order of float sums across threads (as in test_loop)
+        assert x["epoch"] == y["epoch"]
+        assert x["loss"] == pytest.approx(y["loss"], abs=1e-6)
+        assert x["valid_ndcg@20"] == pytest.approx(y["valid_ndcg@20"], abs=1e-6)
     assert with_view["item_item"]["valid_dot_only"]["ndcg@20"] == pytest.approx(without["valid"]["ndcg@20"], abs=1e-9)
 
 
