@@ -164,8 +164,9 @@ def run_cold_start(
     for id_init in ("mean", "zero"):
         run = Run(trained, added_items=False)
         run.add_cold_items(cold, features, has_text, id_init=id_init)
-        z = run.z.cpu()
-        scorers[f"kgrec (cold items, {id_init} ID)"] = z[: warm.num_users] @ run.item_embeddings().cpu().T
+        users = torch.arange(warm.num_users)
+        # what `recommend` ranks by: the dot product, plus the blended item-item view where the run has one
+        scorers[f"kgrec (cold items, {id_init} ID)"] = run.model.rank_scores(run.z[: warm.num_users], run.item_embeddings(), users).cpu()
     scorers.update(_baselines(trained, full, cold_idx, cold, features, seed, encoder))
 
     known = pd.concat(list(trained.split.parts().values()), ignore_index=True)
