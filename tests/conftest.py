@@ -54,3 +54,31 @@ def tiny_tables() -> SourceTables:
     )
     node_types = {f"{EX}genre/comedy": "Genre", f"{EX}genre/drama": "Genre"}
     return SourceTables(interactions, item_nodes, triples, texts, BuildReport(), node_types=node_types)
+
+
+def save_click_graph(folder, clicks, num_items: int, genres: int, relation: str = "http://x/genre"):
+    """Build and save the graph of ``clicks`` ``(user, item, timestamp)`` (integers, named
+    ``u{n}``/``i{n}``) over items ``i0 .. i{num_items-1}``, item ``i`` in genre ``g{i % genres}``.
+
+    The synthetic graphs of the training, bench and GPU tests differ only in these inputs.
+    Repeated (user, item) pairs keep their first click.
+    """
+    from kgrec.graph.build import build_graph
+    from kgrec.graph.store import save_graph
+
+    inter = pd.DataFrame(
+        [(f"u{u}", f"i{i}", "click", math.nan, float(t)) for u, i, t in clicks],
+        columns=["user", "item", "event", "rating", "timestamp"],
+    ).drop_duplicates(["user", "item"])
+    triples = pd.DataFrame(
+        [(f"iri:i{i}", relation, f"iri:g{i % genres}") for i in range(num_items)], columns=["head", "relation", "tail"]
+    )
+    tables = SourceTables(inter, {f"i{i}": f"iri:i{i}" for i in range(num_items)}, triples, SourceTables.empty_texts(), BuildReport())
+    save_graph(build_graph(tables), folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def click_graph():
+    """:func:`save_click_graph`, for the tests that build a graph of their own."""
+    return save_click_graph

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 
 import pandas as pd
 import pytest
@@ -12,9 +11,6 @@ from kgrec.bench import load_suite
 from kgrec.bench.runner import run_suite
 from kgrec.config import load_experiment
 from kgrec.errors import KgrecError
-from kgrec.graph.build import build_graph
-from kgrec.graph.store import save_graph
-from kgrec.ingest.sources import BuildReport, SourceTables
 
 BASE = """[text]
 enabled = false
@@ -30,16 +26,9 @@ lr = 0.01
 
 
 @pytest.fixture
-def suite_file(tmp_path):
-    rows = [(f"u{u}", f"i{(u * 3 + j) % 20}", "click", math.nan, float(j)) for u in range(30) for j in range(6)]
-    tables = SourceTables(
-        pd.DataFrame(rows, columns=["user", "item", "event", "rating", "timestamp"]),
-        {f"i{i}": f"iri:i{i}" for i in range(20)},
-        pd.DataFrame([(f"iri:i{i}", "http://x/g", f"iri:g{i % 3}") for i in range(20)], columns=["head", "relation", "tail"]),
-        SourceTables.empty_texts(),
-        BuildReport(),
-    )
-    save_graph(build_graph(tables), tmp_path / "g")
+def suite_file(tmp_path, click_graph):
+    clicks = [(u, (u * 3 + j) % 20, j) for u in range(30) for j in range(6)]
+    click_graph(tmp_path / "g", clicks, num_items=20, genres=3, relation="http://x/g")
     (tmp_path / "base.toml").write_text(BASE)
     (tmp_path / "suite.toml").write_text(
         '[bench]\nname = "tiny"\nbase = "base.toml"\nseeds = [1, 2]\n'

@@ -7,38 +7,26 @@ to the CPU result, ranking runs on the device, and sampled negatives are drawn t
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
 from kgrec.config import ExperimentConfig
-from kgrec.graph.build import build_graph
-from kgrec.graph.store import save_graph
 from kgrec.graph.useritem import UserItemSets
-from kgrec.ingest.sources import BuildReport, SourceTables
 from kgrec.runs import train_run
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 
 @pytest.fixture(scope="module")
-def graph_dir(tmp_path_factory):
+def graph_dir(tmp_path_factory, click_graph):
     rng = np.random.default_rng(1)
-    rows = []
+    clicks = []
     for u in range(60):
         items = rng.choice([i for i in range(40) if i % 4 == u % 4], size=6, replace=False)
-        rows += [(f"u{u}", f"i{i}", "click", math.nan, float(t)) for t, i in enumerate(items)]
-    inter = pd.DataFrame(rows, columns=["user", "item", "event", "rating", "timestamp"])
-    triples = pd.DataFrame(
-        [(f"iri:i{i}", "http://x/genre", f"iri:g{i % 4}") for i in range(40)], columns=["head", "relation", "tail"]
-    )
-    tables = SourceTables(inter, {f"i{i}": f"iri:i{i}" for i in range(40)}, triples, SourceTables.empty_texts(), BuildReport())
-    folder = tmp_path_factory.mktemp("g") / "g"
-    save_graph(build_graph(tables), folder)
-    return folder
+        clicks += [(u, i, t) for t, i in enumerate(items)]
+    return click_graph(tmp_path_factory.mktemp("g") / "g", clicks, num_items=40, genres=4)
 
 
 def _config(device: str, amp: bool, loss: str = "softmax") -> ExperimentConfig:

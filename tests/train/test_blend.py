@@ -3,41 +3,27 @@
 from __future__ import annotations
 
 import json
-import math
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
 from kgrec.config import ExperimentConfig
-from kgrec.graph.build import build_graph
-from kgrec.graph.store import save_graph
 from kgrec.graph.useritem import UserItemSets
-from kgrec.ingest.sources import BuildReport, SourceTables
 from kgrec.models.item_item import ItemItemView
 from kgrec.runs import load_run, train_run
 from kgrec.train.blend import SHARES, select_blend
 
 
 @pytest.fixture(scope="module")
-def graph_dir(tmp_path_factory):
+def graph_dir(tmp_path_factory, click_graph):
     """Users in 4 taste groups over 40 items: co-occurrence says a lot, for EASE to find."""
     rng = np.random.default_rng(1)
-    rows = []
+    clicks = []
     for u in range(60):
         items = rng.choice([i for i in range(40) if i % 4 == u % 4], size=7, replace=False)
-        rows += [(f"u{u}", f"i{i}", "click", math.nan, float(t)) for t, i in enumerate(items)]
-    tables = SourceTables(
-        pd.DataFrame(rows, columns=["user", "item", "event", "rating", "timestamp"]),
-        {f"i{i}": f"iri:i{i}" for i in range(40)},
-        pd.DataFrame([(f"iri:i{i}", "http://x/genre", f"iri:g{i % 5}") for i in range(40)], columns=["head", "relation", "tail"]),
-        SourceTables.empty_texts(),
-        BuildReport(),
-    )
-    folder = tmp_path_factory.mktemp("g") / "g"
-    save_graph(build_graph(tables), folder)
-    return folder
+        clicks += [(u, i, t) for t, i in enumerate(items)]
+    return click_graph(tmp_path_factory.mktemp("g") / "g", clicks, num_items=40, genres=5)
 
 
 def config(item_item="ease") -> ExperimentConfig:

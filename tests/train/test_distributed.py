@@ -19,9 +19,7 @@ from safetensors.torch import load_file
 from kgrec.config import ExperimentConfig
 from kgrec.errors import KgrecError
 from kgrec.eval.splits import make_split
-from kgrec.graph.build import build_graph
-from kgrec.graph.store import load_graph, save_graph
-from kgrec.ingest.sources import BuildReport, SourceTables
+from kgrec.graph.store import load_graph
 from kgrec.runs import prepare_model
 from kgrec.train import distributed
 from kgrec.train.distributed import World, torchrun_env
@@ -75,17 +73,11 @@ WORKER = textwrap.dedent(
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory):
+def setup(tmp_path_factory, click_graph):
     root = tmp_path_factory.mktemp("ddp")
     rng = np.random.default_rng(3)
-    rows = []
-    for u in range(80):
-        for i in rng.choice(60, size=8, replace=False):
-            rows.append((f"u{u}", f"i{(i + 5 * (u % 4)) % 60}", "click", math.nan, 0.0))
-    inter = pd.DataFrame(rows, columns=["user", "item", "event", "rating", "timestamp"]).drop_duplicates(["user", "item"])
-    triples = pd.DataFrame([(f"iri:i{i}", "http://x/g", f"iri:g{i % 4}") for i in range(60)], columns=["head", "relation", "tail"])
-    tables = SourceTables(inter, {f"i{i}": f"iri:i{i}" for i in range(60)}, triples, SourceTables.empty_texts(), BuildReport())
-    save_graph(build_graph(tables), root / "g")
+    clicks = [(u, (i + 5 * (u % 4)) % 60, 0) for u in range(80) for i in rng.choice(60, size=8, replace=False)]
+    click_graph(root / "g", clicks, num_items=60, genres=4, relation="http://x/g")
     # the KG loss is on (kg_loss_weight's default): relation embeddings are used outside forward
     (root / "exp.toml").write_text(
         "[text]\nenabled = false\n[model]\nuse_text = false\ndim = 16\nlayers = 2\n"

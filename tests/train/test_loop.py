@@ -3,35 +3,23 @@
 from __future__ import annotations
 
 import json
-import math
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from kgrec.config import ExperimentConfig
-from kgrec.graph.build import build_graph
-from kgrec.graph.store import save_graph
-from kgrec.ingest.sources import BuildReport, SourceTables
 from kgrec.runs import load_run, train_run
 
 
 @pytest.fixture(scope="module")
-def graph_dir(tmp_path_factory):
+def graph_dir(tmp_path_factory, click_graph):
     rng = np.random.default_rng(0)
-    rows = []
+    clicks = []
     for u in range(40):
         taste = u % 4
         items = rng.choice([i for i in range(30) if i % 4 == taste], size=6, replace=False)
-        rows += [(f"u{u}", f"i{i}", "click", math.nan, float(t)) for t, i in enumerate(items)]
-    inter = pd.DataFrame(rows, columns=["user", "item", "event", "rating", "timestamp"])
-    triples = pd.DataFrame(
-        [(f"iri:i{i}", "http://x/genre", f"iri:g{i % 4}") for i in range(30)], columns=["head", "relation", "tail"]
-    )
-    tables = SourceTables(inter, {f"i{i}": f"iri:i{i}" for i in range(30)}, triples, SourceTables.empty_texts(), BuildReport())
-    folder = tmp_path_factory.mktemp("g") / "g"
-    save_graph(build_graph(tables), folder)
-    return folder
+        clicks += [(u, i, t) for t, i in enumerate(items)]
+    return click_graph(tmp_path_factory.mktemp("g") / "g", clicks, num_items=30, genres=4)
 
 
 def small_config(**train) -> ExperimentConfig:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 import signal
 import subprocess
@@ -11,28 +10,17 @@ import sys
 import time
 
 import numpy as np
-import pandas as pd
 import pytest
-
-from kgrec.graph.build import build_graph
-from kgrec.graph.store import save_graph
-from kgrec.ingest.sources import BuildReport, SourceTables
 
 EPOCHS = 40
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory):
+def setup(tmp_path_factory, click_graph):
     root = tmp_path_factory.mktemp("resume")
     rng = np.random.default_rng(1)
-    rows = []
-    for u in range(150):
-        for i in rng.choice(120, size=12, replace=False):
-            rows.append((f"u{u}", f"i{(i + 7 * (u % 5)) % 120}", "click", math.nan, 0.0))
-    inter = pd.DataFrame(rows, columns=["user", "item", "event", "rating", "timestamp"]).drop_duplicates(["user", "item"])
-    triples = pd.DataFrame([(f"iri:i{i}", "http://x/g", f"iri:g{i % 6}") for i in range(120)], columns=["head", "relation", "tail"])
-    tables = SourceTables(inter, {f"i{i}": f"iri:i{i}" for i in range(120)}, triples, SourceTables.empty_texts(), BuildReport())
-    save_graph(build_graph(tables), root / "g")
+    clicks = [(u, (i + 7 * (u % 5)) % 120, 0) for u in range(150) for i in rng.choice(120, size=12, replace=False)]
+    click_graph(root / "g", clicks, num_items=120, genres=6, relation="http://x/g")
     (root / "exp.toml").write_text(
         f"[text]\nenabled = false\n[model]\nuse_text = false\ndim = 32\nlayers = 2\n"
         f"[train]\nepochs = {EPOCHS}\nbatch_size = 128\nlr = 0.005\npatience = 1000\nseed = 7\n"
