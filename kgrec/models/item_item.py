@@ -37,6 +37,24 @@ MAX_ITEMS = 20_000
 _GRAM_BLOCK = 4096
 
 
+#: The names ``model.item_item`` accepts.
+KINDS = ("none", "ease")
+
+
+def check_settings(kind: str, l2: float, num_items: int | None = None) -> None:
+    """Raise a :class:`KgrecError` naming the ``model.item_item*`` key that is wrong: an unknown
+    kind, an L2 that is not positive or (with ``num_items``) a catalogue over :data:`MAX_ITEMS`."""
+    if kind.lower() not in KINDS:
+        raise KgrecError(f"unknown model.item_item {kind!r} (none or ease)")
+    if not l2 > 0:
+        raise KgrecError(f"model.item_item_l2 must be positive, got {l2}")
+    if kind.lower() != "none" and num_items is not None and num_items > MAX_ITEMS:
+        raise KgrecError(
+            f"model.item_item = {kind!r} needs an items x items matrix; {num_items:,} items is more than "
+            f"the {MAX_ITEMS:,} it allows (set model.item_item = \"none\" for this catalogue)"
+        )
+
+
 def ease_weights(history: UserItemSets, l2: float) -> Tensor:
     """EASE's item-item weights ``B [items, items]`` (float32, zero diagonal) from ``history``.
 
@@ -47,14 +65,8 @@ def ease_weights(history: UserItemSets, l2: float) -> Tensor:
     Raises:
         KgrecError: ``l2`` not positive, or a catalogue larger than :data:`MAX_ITEMS`.
     """
-    if not l2 > 0:
-        raise KgrecError(f"model.item_item_l2 must be positive, got {l2}")
+    check_settings("ease", l2, history.num_items)
     n = history.num_items
-    if n > MAX_ITEMS:
-        raise KgrecError(
-            f"model.item_item = \"ease\" needs an items x items matrix; {n:,} items is more than "
-            f"the {MAX_ITEMS:,} it allows (set model.item_item = \"none\" for this catalogue)"
-        )
     device = history.indptr.device
     gram = torch.zeros(n, n, dtype=torch.float64, device=device)
     for lo in range(0, history.num_users, _GRAM_BLOCK):
@@ -118,12 +130,8 @@ class ItemItemView(nn.Module):
 
 def build_item_item(kind: str, history: UserItemSets, l2: float) -> ItemItemView | None:
     """The view that ``model.item_item`` names (``"none"``: no view)."""
-    kind = kind.lower()
-    if kind == "none":
-        return None
-    if kind == "ease":
-        return ItemItemView.fit(history, l2)
-    raise KgrecError(f"unknown model.item_item {kind!r} (none or ease)")
+    check_settings(kind, l2, history.num_items)
+    return None if kind.lower() == "none" else ItemItemView.fit(history, l2)
 
 
-__all__ = ["MAX_ITEMS", "ItemItemView", "build_item_item", "ease_weights"]
+__all__ = ["KINDS", "MAX_ITEMS", "ItemItemView", "build_item_item", "check_settings", "ease_weights"]

@@ -11,8 +11,8 @@ from kgrec.config import ModelConfig
 from kgrec.errors import KgrecError
 from kgrec.models.graph_tensors import GraphTensors
 from kgrec.models.inputs import NodeInput
-from kgrec.models import item_item as item_item_view
 from kgrec.models.item_item import ItemItemView
+from kgrec.models.item_item import check_settings as check_item_item
 from kgrec.models.lightgcn import KGLightGCN
 from kgrec.models.relational import RelationalEncoder
 
@@ -102,7 +102,7 @@ class Recommender(nn.Module):
         blend weight, that weight times the view's scores. Items beyond the view's catalogue
         (cold items added after training) have no history and get the dot product alone.
         """
-        scores = user_emb[users.to(user_emb.device)] @ item_emb.t()
+        scores = self.full_scores(user_emb[users.to(user_emb.device)], item_emb)
         view = self.item_item
         if view is not None and float(view.blend) != 0.0:
             prior = view(users).to(scores.device, scores.dtype)
@@ -176,15 +176,7 @@ def validate_model_config(config: ModelConfig, num_items: int | None = None) -> 
         value = getattr(config, key)
         if not 0.0 <= value < 1.0:
             raise KgrecError(f"model.{key} must be in [0, 1), got {value}")
-    if config.item_item.lower() not in ("none", "ease"):
-        raise KgrecError(f"unknown model.item_item {config.item_item!r} (none or ease)")
-    if not config.item_item_l2 > 0:
-        raise KgrecError(f"model.item_item_l2 must be positive, got {config.item_item_l2}")
-    if config.item_item.lower() != "none" and num_items is not None and num_items > item_item_view.MAX_ITEMS:
-        raise KgrecError(
-            f"model.item_item = {config.item_item!r} needs an items x items matrix; {num_items:,} items is "
-            f"more than the {item_item_view.MAX_ITEMS:,} it allows (set model.item_item = \"none\" for this catalogue)"
-        )
+    check_item_item(config.item_item, config.item_item_l2, num_items)
     if ENCODERS.get(config.encoder.lower()) == "relational":
         if config.heads <= 0 or config.dim % config.heads != 0:
             raise KgrecError(

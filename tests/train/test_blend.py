@@ -92,6 +92,7 @@ class _Model:
     from kgrec.models.recommender import Recommender
 
     rank_scores = Recommender.rank_scores
+    full_scores = staticmethod(Recommender.full_scores)
 
 
 def _sets(users=20, items=10):
