@@ -122,6 +122,14 @@ def rdf_format(path: Path, fmt: str | None) -> str:
     return RDF_EXTENSIONS[suffix]
 
 
+def check_rdf_file(path: Path) -> None:
+    """Raise a :class:`KgrecError` unless ``path`` is an existing file (not a folder)."""
+    if path.is_dir():
+        raise KgrecError("is a folder; give the RDF files themselves", path=path)
+    if not path.is_file():
+        raise KgrecError("RDF file not found", path=path)
+
+
 def parse_rdf(
     path: str | Path,
     fmt: str | None = None,
@@ -149,10 +157,7 @@ def parse_rdf(
     """
     path = Path(path)
     fmt = rdf_format(path, fmt)
-    if path.is_dir():
-        raise KgrecError("is a folder; give the RDF files themselves", path=path)
-    if not path.is_file():
-        raise KgrecError("RDF file not found", path=path)
+    check_rdf_file(path)
     report = report if report is not None else BuildReport()
     name = FORMAT_NAMES[fmt]
     data = path.read_bytes()

@@ -43,6 +43,7 @@ from kgrec.ingest.rdf import (
     _LINE_FORMATS,
     FORMAT_NAMES,
     _quiet_rdflib,
+    check_rdf_file,
     parse_numbered_lines,
     parse_rdf,
     rdf_format,
@@ -139,10 +140,7 @@ def read_statements(
     fmt = rdf_format(path, fmt)
     if fmt not in _LINE_FORMATS:
         return graph_statements(parse_rdf(path, fmt, lenient=lenient, report=report))
-    if path.is_dir():
-        raise KgrecError("is a folder; give the RDF files themselves", path=path)
-    if not path.is_file():
-        raise KgrecError("RDF file not found", path=path)
+    check_rdf_file(path)
     report = report if report is not None else BuildReport()
     name = FORMAT_NAMES[fmt]
     _check_bytes(path, expected=f"{name} text")  # binary, NUL, invalid UTF-8: before any parsing
