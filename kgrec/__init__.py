@@ -5,12 +5,12 @@ heterogeneous graph, stored as Parquet) -> ``text`` (BERT features) -> ``models`
 ``train`` -> ``eval``.
 """
 
-__version__ = "0.1.0"
+from kgrec.version import __version__
 
 
 def __getattr__(name):  # `kgrec.load_run` without importing torch at `import kgrec`
     if name == "load_run":
-        from kgrec.api import load_run
+        from kgrec.runs import load_run
 
         return load_run
     raise AttributeError(f"module 'kgrec' has no attribute {name!r}")

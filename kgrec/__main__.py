@@ -1,5 +1,5 @@
 import sys
 
-from kgrec.cli import main
+from kgrec.cli.main import main
 
 sys.exit(main())

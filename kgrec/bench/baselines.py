@@ -20,11 +20,12 @@ import torch
 
 from kgrec.config import ExperimentConfig
 from kgrec.eval.metrics import full_ranking_metrics
+from kgrec.eval.sets import SplitSets
 from kgrec.graph.store import load_graph
 from kgrec.io import write_json
 from kgrec.models.item_item import ItemItemView
 from kgrec.runs import split_for
-from kgrec.train.loop import SplitSets, write_config
+from kgrec.runs.folder import write_config
 
 #: EASE's L2 penalties tried on validation.
 EASE_L2_GRID = (50.0, 100.0, 200.0, 300.0, 500.0, 800.0, 1200.0)
@@ -37,10 +38,8 @@ def _setup(graph_dir: Path, config: ExperimentConfig, log):
 
 
 def _evaluate(scores, sets: SplitSets, config: ExperimentConfig, which: str) -> dict:
-    ec = config.eval
-    if which == "valid":
-        return full_ranking_metrics(scores, sets.valid, sets.train, ks=ec.ks, batch_size=ec.batch_size)
-    return full_ranking_metrics(scores, sets.test, sets.train.union(sets.valid), ks=ec.ks, batch_size=ec.batch_size)
+    truth, masked = sets.truth_and_mask(which)
+    return full_ranking_metrics(scores, truth, masked, ks=config.eval.ks, batch_size=config.eval.batch_size)
 
 
 def _write_results(config: ExperimentConfig, run_dir: Path, valid: dict, test: dict, selection: str, start: float, **extra) -> dict:

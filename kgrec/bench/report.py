@@ -15,8 +15,9 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from kgrec import __version__
+from kgrec.bench.suite import run_folder
 from kgrec.io import atomic_path, write_text
+from kgrec.version import __version__
 
 METRICS = ["recall", "ndcg", "hit", "precision", "mrr"]
 KS = [10, 20, 50]
@@ -41,13 +42,11 @@ def hardware(jobs: int = 1) -> str:
 
 
 def collect(suite, out: Path, models=None) -> pd.DataFrame:
-    from kgrec.bench.runner import slug
-
     rows = []
     for dataset in suite.datasets:
         for model in models or suite.models:
             for seed in suite.seeds:
-                path = out / "runs" / dataset.name / slug(model.name) / f"seed-{seed}" / "results.json"
+                path = run_folder(out, dataset.name, model.name, seed) / "results.json"
                 if not path.is_file():
                     continue
                 res = json.loads(path.read_text())
@@ -118,8 +117,6 @@ def plots(runs: pd.DataFrame, summary: pd.DataFrame, suite, out: Path, models) -
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from kgrec.bench.runner import slug
-
     written = []
     for dataset, table in summary.groupby("dataset", sort=False):
         fig, axes = plt.subplots(1, 2, figsize=(12, 0.45 * len(table) + 2))
@@ -142,7 +139,7 @@ def plots(runs: pd.DataFrame, summary: pd.DataFrame, suite, out: Path, models) -
             colour = colours[(2 * index) % 20 + (2 * index) // 20 % 2]  # the dark shades first
             curves, finals = [], []
             for seed in suite.seeds:
-                run = out / "runs" / dataset / slug(model.name) / f"seed-{seed}"
+                run = run_folder(out, dataset, model.name, seed)
                 p = run / "metrics.jsonl"
                 if p.is_file() and p.stat().st_size:
                     df = pd.read_json(p, lines=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import re
 import time
 from pathlib import Path
 
@@ -11,15 +10,10 @@ from tqdm.auto import tqdm
 
 from kgrec.bench.baselines import ease_run, popularity_run
 from kgrec.bench.report import write_report
-from kgrec.bench.suite import BenchDataset, Suite
-from kgrec.config import load_experiment
+from kgrec.bench.suite import BenchDataset, Suite, run_folder
+from kgrec.config import read_experiment
 from kgrec.errors import KgrecError
 from kgrec.runs import train_run
-
-
-def slug(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-").lower() or "model"
-
 
 def ensure_graph(dataset: BenchDataset, log=print) -> None:
     """Fetch and build the dataset's graph when it is not there yet."""
@@ -61,7 +55,7 @@ def _finished(run_dir: Path, config, log) -> bool:
     if not (run_dir / "results.json").is_file():
         return False
     try:
-        stored = load_experiment(run_dir / "config.toml")
+        stored = read_experiment(run_dir / "config.toml", written_by_kgrec=True)
     except KgrecError:
         stored = None
     if stored == config:
@@ -99,7 +93,7 @@ def run_suite(
         ensure_graph(dataset, log=log)
     pending = []
     for dataset, model, seed in todo:
-        run_dir = out / "runs" / dataset.name / slug(model.name) / f"seed-{seed}"
+        run_dir = run_folder(out, dataset.name, model.name, seed)
         config = copy.deepcopy(model.config)
         config.train.seed = seed
         if not force and _finished(run_dir, config, log):

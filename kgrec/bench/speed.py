@@ -22,12 +22,13 @@ Four steps, each skippable (``--skip build,encode,train,eval``):
   to completion. Also: time to reach ``--target-ndcg`` validation NDCG@20 (or to the best
   epoch), counted as the sum of the epoch times up to it (validation excluded), and the peak
   GPU memory of training (``torch.cuda.max_memory_allocated``; none on the CPU).
-* **eval**: full-ranking evaluation of all users: propagation, scores of every item for every
-  user with the training (and validation) items masked, top-K and metrics; the median of
-  ``--eval-repeats`` after a warm-up, with ``torch.cuda.synchronize`` around each on GPU. Also
-  the time of top-``k`` lists for all users (what ``kgrec recommend --users all`` computes).
-  Without the train step the model is a fresh, untrained one: the time does not depend on
-  the weights.
+* **eval**: full-ranking evaluation of all users through the trained-run object
+  (:class:`kgrec.runs.Run`, what ``kgrec evaluate`` uses): propagation, scores of every item for
+  every user -- with the item-item view blended in when the configuration has one -- with the
+  training (and validation) items masked, top-K and metrics; the median of ``--eval-repeats``
+  after a warm-up, with ``torch.cuda.synchronize`` around each on GPU. Also the time of top-``k``
+  lists for all users (what ``kgrec recommend --users all`` computes, the same way). Without the
+  train step the model is a fresh, untrained one: the time does not depend on the weights.
 
 The results are printed as a table and written as JSON (``--out``, atomically) with the
 device, versions, CPU count, graph sizes and every figure.
@@ -50,8 +51,8 @@ from pathlib import Path
 
 import torch
 
-from kgrec import __version__
 from kgrec.errors import KgrecError
+from kgrec.version import __version__
 
 STEPS = ("build", "encode", "train", "eval")
 FORMAT_VERSION = 1
@@ -332,7 +333,7 @@ def measure_encode(kg, device: torch.device, *, texts: int, batch_size: int, mod
 
 # --------------------------------------------------------------------------- train
 def _experiment(o: SpeedOptions, device: torch.device):
-    from kgrec.config import load_experiment
+    from kgrec.experiment import check_experiment, load_experiment
 
     config = load_experiment(Path(o.config) if o.config else None)
     config.train.device = str(device)
@@ -343,6 +344,7 @@ def _experiment(o: SpeedOptions, device: torch.device):
         config.train.seed = o.seed
     if 20 not in config.eval.ks:
         config.eval.ks = sorted({*config.eval.ks, 20})
+    check_experiment(config)
     return config
 
 
@@ -420,22 +422,23 @@ def measure_train(model, g, split, config, device: torch.device, generator, run_
 
 
 # --------------------------------------------------------------------------- eval
-def measure_eval(model, g, split, config, device: torch.device, repeats: int, trained: bool) -> dict:
-    """Median time of full-ranking test evaluation of all users, and of top-K for all users."""
-    from kgrec.eval.metrics import topk_items
-    from kgrec.train.loop import SplitSets, embeddings, evaluate_sets
+def measure_eval(kg, model, g, split, config, device: torch.device, repeats: int, trained: bool) -> dict:
+    """Median time of full-ranking test evaluation of all users, and of top-K for all users.
 
-    sets = SplitSets.from_split(split, g.num_users, g.num_items, device)
-    seen = sets.train.union(sets.valid).to(device)
-    ks, bs = config.eval.ks, config.eval.batch_size
+    Both go through the trained-run object (:class:`kgrec.runs.Run`), so they rank exactly as
+    ``kgrec evaluate`` and ``kgrec recommend`` do: with the item-item view blended in when the
+    configuration has one. Each timing includes the propagation over the graph.
+    """
+    from kgrec.runs import Run
+
+    ks = config.eval.ks
     all_users = torch.arange(g.num_users)
 
     def evaluate():
-        return evaluate_sets(model, g, sets.test, seen, ks, bs)
+        return Run(config, kg, split, model, g, device, added_items=False).evaluate("test")
 
     def recommend():
-        user_emb, item_emb = embeddings(model, g)
-        return topk_items(lambda b: user_emb[b] @ item_emb.T, all_users, seen, max(ks), batch_size=bs, progress=False)
+        return Run(config, kg, split, model, g, device, added_items=False).topk(all_users, max(ks), progress=False)
 
     def timed(fn):
         fn()  # warm-up
@@ -456,10 +459,11 @@ def measure_eval(model, g, split, config, device: torch.device, repeats: int, tr
     return {
         "status": "measured",
         "weights": "trained" if trained else "untrained (the time does not depend on them)",
+        "item_item_view": config.model.item_item,
         "users_evaluated": int(metrics["num_users"]),
         "users": g.num_users,
         "items": g.num_items,
-        "batch_size": bs,
+        "batch_size": config.eval.batch_size,
         "repeats": repeats,
         "seconds_all": eval_times,
         "seconds": statistics.median(eval_times),
@@ -532,7 +536,7 @@ def run_speed(o: SpeedOptions, log=print) -> dict:
                 result["train"]["prepare_seconds"] = prep
             if "eval" not in o.skip:
                 log(f"eval: full ranking of all users, median of {o.eval_repeats}")
-                result["eval"] = measure_eval(model, g, split, config, device, o.eval_repeats, trained="train" not in o.skip)
+                result["eval"] = measure_eval(kg, model, g, split, config, device, o.eval_repeats, trained="train" not in o.skip)
     finally:
         if own_workdir and not o.keep:
             shutil.rmtree(workdir, ignore_errors=True)

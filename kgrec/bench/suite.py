@@ -22,11 +22,13 @@ table, so all rows are scored on the same split with the same protocol.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from kgrec.config import ExperimentConfig, deep_merge, experiment_dict, from_dict, read_toml
 from kgrec.errors import KgrecError
+from kgrec.experiment import check_experiment
 
 MODEL_KINDS = ("kgrec", "popularity", "ease")
 
@@ -53,6 +55,16 @@ class Suite:
     seeds: list[int]
     datasets: list[BenchDataset]
     models: list[BenchModel] = field(default_factory=list)
+
+
+def slug(name: str) -> str:
+    """A model name as a folder name: ``"kgrec - KG edges"`` -> ``kgrec-kg-edges``."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-").lower() or "model"
+
+
+def run_folder(results: Path, dataset: str, model: str, seed: int) -> Path:
+    """Where a suite keeps one run: ``RESULTS/runs/<dataset>/<model slug>/seed-<seed>``."""
+    return Path(results) / "runs" / dataset / slug(model) / f"seed-{seed}"
 
 
 def load_suite(path: Path) -> Suite:
@@ -92,6 +104,7 @@ def load_suite(path: Path) -> Suite:
             raise KgrecError(f"bench.models[{i}].kind must be one of {', '.join(MODEL_KINDS)}, got {kind!r}", path=path)
         try:
             config = from_dict(ExperimentConfig, deep_merge(base, m), where="")
+            check_experiment(config)
         except KgrecError as e:
             raise KgrecError(f"bench.models[{i}] ({name}): {e}", path=path) from None
         names.add(name)

@@ -8,7 +8,8 @@ cold user with a few liked items) therefore gets an embedding by
 1. giving it a layer-0 vector built from what the model already learnt (the text projection of
    its description, plus a zero or mean ID embedding: it has no ID of its own);
 2. appending it, with its edges in both directions, to the training graph;
-3. running the trained encoder over the extended graph.
+3. running the trained encoder over the extended graph (``model.propagate``, part of the model
+   contract for inductive models: :mod:`kgrec.models.base`).
 
 This is the inductive use of a message-passing model (as in GraphSAGE or PinSage). Old nodes'
 embeddings move slightly too (the new edges change degrees and neighbourhoods), which is
@@ -25,7 +26,6 @@ from torch import Tensor
 from kgrec.errors import KgrecError
 from kgrec.graph.container import REVERSE_PREFIX
 from kgrec.models.graph_tensors import GraphTensors
-from kgrec.models.recommender import Recommender
 
 
 def reverse_relation(name: str) -> str:
@@ -98,40 +98,3 @@ def extend_graph(
         features=feats,
         has_text=text,
     )
-
-
-@torch.inference_mode()
-def layer0(model: Recommender, g: GraphTensors) -> Tensor:
-    """The trained layer-0 embeddings of the nodes of ``g`` (the graph the model was built for)."""
-    model.eval()
-    return model.node_input(g).float()
-
-
-@torch.inference_mode()
-def propagate(model: Recommender, g: GraphTensors, x0: Tensor) -> Tensor:
-    """Run the trained encoder over ``g`` from layer-0 embeddings ``x0 [g.num_nodes, d]``."""
-    if x0.size(0) != g.num_nodes:
-        raise KgrecError(f"{x0.size(0)} layer-0 rows for a graph of {g.num_nodes} nodes")
-    model.eval()
-    out = model.encoder(x0, g).float()
-    if model.normalize:
-        out = torch.nn.functional.normalize(out, dim=-1)
-    return out
-
-
-@torch.inference_mode()
-def text_layer0(model: Recommender, features: Tensor) -> Tensor:
-    """Project text features ``[m, F]`` with the model's trained text projection (zeros without one)."""
-    projection = model.node_input.text_projection
-    if projection is None:
-        return torch.zeros(features.size(0), model.node_input.dim, device=features.device)
-    return projection(features.to(projection.weight)).float()
-
-
-@torch.inference_mode()
-def mean_id_embedding(model: Recommender, start: int, stop: int) -> Tensor:
-    """Mean trained ID embedding of nodes ``[start, stop)`` (zeros when the model has no IDs)."""
-    ids = model.node_input.id_embedding
-    if ids is None or stop <= start:
-        return torch.zeros(model.node_input.dim)
-    return ids.weight[start:stop].float().mean(dim=0)

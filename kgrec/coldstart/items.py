@@ -15,7 +15,7 @@ cold-start protocol).
 
 from __future__ import annotations
 
-import re
+import dataclasses
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,22 +23,21 @@ from typing import Protocol
 
 import numpy as np
 import pandas as pd
-import rdflib
 import torch
 from torch import Tensor
 
+from kgrec.coldstart.extend import NewEdges, extend_graph
 from kgrec.config import RdfSource, TextConfig
 from kgrec.errors import KgrecError
 from kgrec.graph.build import relation_name
-from kgrec.graph.container import ITEM, KnowledgeGraph
-from kgrec.ingest.knowledge import extract_knowledge
-from kgrec.ingest.rdf import parse_rdf
+from kgrec.graph.container import ITEM, REVERSE_PREFIX, KnowledgeGraph
+from kgrec.ingest.knowledge import knowledge_from_statements
+from kgrec.ingest.matching import item_id_namer, match_items
 from kgrec.ingest.sources import BuildReport
+from kgrec.ingest.statements import read_statements, statement_iris, unique_statements
+from kgrec.models.base import Recommender
 from kgrec.models.graph_tensors import GraphTensors
-from kgrec.models.recommender import Recommender
 from kgrec.text.features import node_text
-
-from kgrec.coldstart.extend import NewEdges, extend_graph, mean_id_embedding, propagate, text_layer0
 
 #: How a new item's missing ID embedding is filled: the mean trained item ID embedding, or zero.
 ID_INITS = ("mean", "zero")
@@ -68,6 +67,10 @@ class ColdItems:
     texts: list[str | None]
     links: pd.DataFrame
     report: Counter = field(default_factory=Counter)
+    iris: list[str | None] | None = None
+    """The RDF resource of each new item (for exports), when it came from RDF."""
+    descriptions: list[str | None] | None = None
+    """Each new item's description alone (``texts`` joins label and description)."""
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -129,7 +132,7 @@ def embed_items(
     Args:
         model: the trained recommender (its text projection, ID table and encoder are used).
         g, x0: the graph to extend and its layer-0 embeddings (the trained graph and
-            :func:`~kgrec.coldstart.extend.layer0`, or an already extended one).
+            ``model.layer0(g)``, or an already extended one).
         features, has_text: BERT features of the new items (:func:`encode_item_texts`).
         id_init: ``"mean"`` (the mean trained item ID embedding) or ``"zero"``.
     """
@@ -139,14 +142,14 @@ def embed_items(
     device = x0.device
     new = torch.zeros(m, x0.size(1), device=device)
     if features is not None and model.node_input.text_projection is not None:
-        projected = text_layer0(model, features.to(device))
+        projected = model.text_input(features.to(device))
         mask = has_text.to(device) if has_text is not None else torch.ones(m, dtype=torch.bool, device=device)
         new = new + projected * mask.unsqueeze(1)
     if id_init == "mean":
-        new = new + mean_id_embedding(model, g.num_users, g.num_users + g.num_items).to(device)
+        new = new + model.mean_id(g.num_users, g.num_users + g.num_items).to(device)
     g_ext = extend_graph(g, torch.full((m,), 1, dtype=torch.long), items.edges(g.num_nodes), features, has_text)
     x0_ext = torch.cat([x0, new])
-    z = propagate(model, g_ext, x0_ext)
+    z = model.propagate(g_ext, x0_ext)
     nodes = torch.arange(g.num_nodes, g.num_nodes + m)
     return EmbeddedItems(g_ext, x0_ext, z, nodes)
 
@@ -156,8 +159,21 @@ def _message_degree(g: GraphTensors) -> np.ndarray:
     return torch.bincount(g.edge_index[0].cpu(), minlength=g.num_nodes).numpy()
 
 
-def _tail(iri: str) -> str:
-    return re.split(r"[/#]", iri.rstrip("/#"))[-1]
+def graph_rdf_settings(kg: KnowledgeGraph) -> RdfSource:
+    """How the graph's own RDF was read (its spec's ``[rdf]`` table, kept in the manifest).
+
+    New RDF is read the same way: the same description, label and type predicates, the same
+    ignored predicates, the same item matching rule. A graph built before kgrec kept these (or
+    from an importer) gets the defaults. The file format is taken from each new file's
+    extension, whatever the graph's files were.
+    """
+    stored = kg.manifest.get("rdf")
+    if not isinstance(stored, dict):
+        return RdfSource()
+    known = {f.name for f in dataclasses.fields(RdfSource)}
+    settings = {k: v for k, v in stored.items() if k in known}
+    settings.update(paths=[], format=None)
+    return RdfSource(**settings)
 
 
 def cold_items_from_rdf(
@@ -172,64 +188,57 @@ def cold_items_from_rdf(
 ) -> ColdItems:
     """New items described by RDF files, linked to the nodes of the trained graph.
 
-    Which resources are new items: with ``item_ids``, those (their IRI from the ``item_iri``
-    template, else the resource whose IRI ends in ``/id`` or ``#id``); without, every resource
-    that has a label or a description, is not a node of the graph and whose IRI tail is not an
-    existing item id. Item ids are the template's ``{id}`` or the IRI tail.
+    The files are read as ``kgrec build`` reads RDF (:mod:`kgrec.ingest`: the same readers and
+    checks, the graph's predicates and ignore list, :func:`graph_rdf_settings`), and items are
+    matched to resources by the graph's own rule (:func:`~kgrec.ingest.matching.match_items`;
+    ``item_iri`` replaces it by a template). Which resources are new items: with ``item_ids``,
+    those; without, every resource that has a label or a description, is not a node of the
+    graph and names an item id (:func:`~kgrec.ingest.matching.item_id_namer`) that is not an
+    item yet.
 
     Triples between a new item and a node of the training graph (an entity by IRI, an item by
-    id) become links, when the predicate is a relation of the graph and the node takes part in
-    message passing; the rest are counted in :attr:`ColdItems.report`.
+    the IRI it was matched to) become links, when the predicate is a relation of the graph and
+    the node takes part in message passing; the rest are counted in :attr:`ColdItems.report`.
 
     Raises:
         KgrecError: unreadable RDF, a requested item the RDF does not describe, an id that is
             already an item, or no new item at all.
     """
-    rdf = rdf or RdfSource()
-    graph = rdflib.Graph()
-    for path in paths:
-        parse_rdf(Path(path), rdf.format, into=graph)
-    triples, texts, _ = extract_knowledge(graph, rdf, BuildReport())
+    rdf = rdf or graph_rdf_settings(kg)
+    if item_iri is not None:
+        rdf = dataclasses.replace(rdf, item_iri=item_iri, link=None)
+    paths = [Path(p) for p in paths]
+    build_report = BuildReport()
+    parts = [read_statements(p, rdf.format, report=build_report) for p in paths]
+    statements = unique_statements(pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0])
+    resources = statement_iris(statements)
+    triples, texts, _ = knowledge_from_statements(statements, rdf, build_report)
     existing = set(kg.item_index) | set(known_ids or ())
     offsets = kg.node_offsets()
     entity_node = {}
     for t in kg.node_types[2:]:
         for k, iri in enumerate(kg.nodes[t]["id"].tolist()):
             entity_node[iri] = offsets[t] + k
-    subjects = {str(s) for s in graph.subjects(unique=True) if isinstance(s, rdflib.URIRef)}
     report: Counter = Counter()
 
-    def id_of(iri: str) -> str:
-        if item_iri:
-            prefix, _, suffix = item_iri.partition("{id}")
-            if iri.startswith(prefix) and iri.endswith(suffix):
-                return iri[len(prefix) : len(iri) - len(suffix)]
-        return _tail(iri)
-
     if item_ids is not None:
-        iris = []
-        for item in item_ids:
-            if item_iri:
-                iri = item_iri.replace("{id}", item)
-                if iri not in subjects:
-                    raise KgrecError(f"the RDF says nothing about item {item!r} ({iri})", path=paths[0])
-            else:
-                found = sorted(s for s in subjects if _tail(s) == item)
-                if len(found) != 1:
-                    what = "no resource" if not found else f"{len(found)} resources ({', '.join(found[:3])})"
-                    raise KgrecError(
-                        f"item {item!r}: {what} of the RDF has an IRI ending in '/{item}' or '#{item}'; "
-                        "name the IRI pattern with --item-iri", path=paths[0],
-                    )
-                iri = found[0]
-            iris.append(iri)
+        matches = match_items(item_ids, resources, rdf)
+        missing = [i for i in item_ids if matches.get(str(i)) is None]
+        if missing:
+            raise KgrecError(
+                f"the RDF says nothing about item {missing[0]!r} by the graph's matching rule "
+                f"({_rule(rdf)}); name the IRI pattern with --item-iri", path=paths[0],
+            )
+        ids = [str(i) for i in item_ids]
+        iris = [matches[i] for i in ids]
     else:
+        id_of = item_id_namer(rdf)
         described = texts["node"].tolist()
-        iris = [n for n in described if n not in entity_node and id_of(n) not in existing]
-        skipped = sum(1 for n in described if n not in iris)
+        iris = [n for n in described if n not in entity_node and id_of(n) is not None and id_of(n) not in existing]
+        skipped = len(described) - len(iris)
         if skipped:
             report["described resources already in the graph (skipped)"] += skipped
-    ids = [id_of(i) for i in iris]
+        ids = [id_of(i) for i in iris]
     clash = [i for i in ids if i in existing]
     if clash:
         raise KgrecError(f"item id(s) already in the run: {', '.join(clash[:5])}; new items need new ids", path=paths[0])
@@ -237,7 +246,7 @@ def cold_items_from_rdf(
         raise KgrecError("the RDF describes no new item (a resource with a label or description that is not yet in the graph)", path=paths[0])
 
     position = {iri: k for k, iri in enumerate(iris)}
-    item_node = {iid: offsets[ITEM] + k for iid, k in kg.item_index.items()}
+    item_node = _item_nodes_by_iri(kg)
     degree = _message_degree(g)
     relation_of = {iri: name for name, iri in kg.relations.items()}
     known_relations = set(g.relation_names)
@@ -250,7 +259,7 @@ def cold_items_from_rdf(
                 continue
             node = entity_node.get(other)
             if node is None and other not in position:
-                node = item_node.get(id_of(other))
+                node = item_node.get(other)
             if node is None:
                 report["triples to nodes the graph does not have"] += 1
                 continue
@@ -265,14 +274,32 @@ def cold_items_from_rdf(
                 rows.append((position[new_end], label, node, outgoing))
                 report["links kept"] += 1
     text_of = texts.set_index("node")
-    labels, item_texts = [], []
+    labels, descriptions, item_texts = [], [], []
     for iri in iris:
         label = text_of.at[iri, "label"] if iri in text_of.index else None
         description = text_of.at[iri, "description"] if iri in text_of.index else None
         labels.append(label)
+        descriptions.append(description)
         item_texts.append(node_text(label, description))
     links = pd.DataFrame(rows, columns=LINK_COLUMNS).drop_duplicates(ignore_index=True)
-    return ColdItems(ids, labels, item_texts, links, report)
+    return ColdItems(ids, labels, item_texts, links, report, iris=iris, descriptions=descriptions)
+
+
+def _rule(rdf: RdfSource) -> str:
+    if rdf.item_iri is not None:
+        return f"the IRI template {rdf.item_iri!r}"
+    if rdf.link is not None:
+        return f"the link file {rdf.link}"
+    return "an IRI ending in '/<id>' or '#<id>'"
+
+
+def _item_nodes_by_iri(kg: KnowledgeGraph) -> dict[str, int]:
+    """IRI an item was matched to at build time -> its global node (items without RDF left out)."""
+    frame = kg.nodes[ITEM]
+    if "iri" not in frame.columns:
+        return {}
+    start = kg.node_offsets()[ITEM]
+    return {iri: start + k for k, iri in enumerate(frame["iri"].tolist()) if isinstance(iri, str)}
 
 
 def _node_type_lookup(kg: KnowledgeGraph):
@@ -290,7 +317,7 @@ def _node_type_lookup(kg: KnowledgeGraph):
 def cold_items_from_graph(full: KnowledgeGraph, items: list[int], warm: KnowledgeGraph, g: GraphTensors) -> ColdItems:
     """Items of a built graph (``full``), as cold items for a model trained on ``warm``.
 
-    ``warm`` is ``full`` without those items (:func:`kgrec.coldstart.protocol.drop_items`):
+    ``warm`` is ``full`` without those items (:func:`kgrec.bench.coldstart.drop_items`):
     the items' knowledge edges in ``full`` become links to the same entities (matched by
     type and IRI) and items (matched by id) of ``warm``. Interactions are not looked at.
     """
@@ -330,6 +357,55 @@ def cold_items_from_graph(full: KnowledgeGraph, items: list[int], warm: Knowledg
                     report["links kept"] += 1
     frame = full.nodes[ITEM].iloc[items]
     labels = frame["label"].tolist()
-    texts = [node_text(lab, desc) for lab, desc in zip(labels, frame["text"].tolist())]
+    descriptions = frame["text"].tolist()
+    texts = [node_text(lab, desc) for lab, desc in zip(labels, descriptions)]
     links = pd.DataFrame(rows, columns=LINK_COLUMNS).drop_duplicates(ignore_index=True)
-    return ColdItems(frame["id"].astype(str).tolist(), labels, texts, links, report)
+    iris = frame["iri"].tolist() if "iri" in frame.columns else None
+    return ColdItems(frame["id"].astype(str).tolist(), labels, texts, links, report, iris=iris, descriptions=descriptions)
+
+
+def catalogue_with(kg: KnowledgeGraph, added: list[ColdItems]) -> KnowledgeGraph:
+    """``kg`` with items added after training: item rows and their links as knowledge edges.
+
+    What exports and SPARQL see of a run that has added items: the new items are items like the
+    others (after the trained ones, in order), with their label, description and IRI, and
+    every link becomes a knowledge edge of its relation in both directions. They have no
+    interactions. ``kg`` itself is not changed.
+    """
+    if not added:
+        return kg
+    offsets = kg.node_offsets()
+    type_of_node = _node_type_lookup(kg)
+    new_items, edges = [], {}
+    first = kg.num_items
+    for cold in added:
+        n = len(cold)
+        new_items.append(
+            pd.DataFrame(
+                {
+                    "id": pd.Series(cold.ids, dtype="string"),
+                    "label": pd.Series(cold.labels, dtype=object),
+                    "text": pd.Series(cold.descriptions or [None] * n, dtype=object),
+                    "iri": pd.Series(cold.iris or [None] * n, dtype=object),
+                }
+            )
+        )
+        for item, relation, node, outgoing in cold.links.itertuples(index=False):
+            other_type = type_of_node(int(node))
+            other = int(node) - offsets[other_type]
+            src_t, rel, dst_t = relation.split(":")
+            pair = (first + int(item), other) if outgoing else (other, first + int(item))
+            edges.setdefault((src_t, rel, dst_t), []).append(pair)
+        first += n
+    nodes = dict(kg.nodes)
+    nodes[ITEM] = pd.concat([kg.nodes[ITEM], *new_items], ignore_index=True)
+    data = kg.data.clone()
+    data[ITEM].num_nodes = len(nodes[ITEM])
+    for (src_t, rel, dst_t), pairs in edges.items():
+        extra = torch.tensor(pairs, dtype=torch.long).t()
+        for et, ei in (((src_t, rel, dst_t), extra), ((dst_t, REVERSE_PREFIX + rel, src_t), extra.flip(0))):
+            old = data[et].edge_index if et in data.edge_types else torch.empty(2, 0, dtype=torch.long)
+            data[et].edge_index = torch.cat([old, ei], dim=1)
+    manifest = dict(kg.manifest)
+    manifest["node_counts"] = {t: len(f) for t, f in nodes.items()}
+    return KnowledgeGraph(data, nodes, kg.interactions, dict(kg.relations), list(kg.behaviours), manifest)

@@ -23,10 +23,9 @@ import torch
 from torch import Tensor
 
 from kgrec.errors import KgrecError
+from kgrec.coldstart.extend import NewEdges, extend_graph
+from kgrec.models.base import Recommender
 from kgrec.models.graph_tensors import GraphTensors
-from kgrec.models.recommender import Recommender
-
-from kgrec.coldstart.extend import NewEdges, extend_graph, propagate
 
 METHODS = ("fold-in", "mean")
 
@@ -72,7 +71,7 @@ def user_embedding(
     edges = NewEdges([new] * len(item_nodes), list(item_nodes), [behaviour] * len(item_nodes))
     g_ext = extend_graph(g, torch.zeros(1, dtype=torch.long), edges)
     x0_ext = torch.cat([x0, x0.new_zeros(1, x0.size(1))])
-    return propagate(model, g_ext, x0_ext)[new]
+    return model.propagate(g_ext, x0_ext)[new]
 
 
 def items_for_text(profile_vector: np.ndarray, item_features: np.ndarray, n: int = 10) -> tuple[np.ndarray, np.ndarray]:

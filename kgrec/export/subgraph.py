@@ -21,6 +21,7 @@ user's top-K list is always complete in the export (they are the one exception t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 import numpy as np
@@ -28,6 +29,9 @@ import pandas as pd
 
 from kgrec.errors import KgrecError
 from kgrec.graph.container import ITEM, USER, KnowledgeGraph
+
+if TYPE_CHECKING:  # a run is passed in; export never loads one
+    from kgrec.runs import Run
 
 #: Namespace of the kgrec vocabulary (see docs/vocabulary.md); not meant to be dereferenced.
 KGREC_BASE = "https://kgrec.org/ns/"
@@ -278,7 +282,7 @@ def _edge_table(kg: KnowledgeGraph, chosen: np.ndarray) -> pd.DataFrame:
     return edges.reindex(columns=EDGE_COLUMNS)
 
 
-def _check_run_matches(kg: KnowledgeGraph, run) -> None:
+def _check_run_matches(kg: KnowledgeGraph, run: "Run") -> None:
     theirs = {t: len(df) for t, df in run.kg.nodes.items()}
     ours = {t: len(df) for t, df in kg.nodes.items()}
     if theirs != ours or run.kg.manifest.get("name") != kg.manifest.get("name"):
@@ -289,22 +293,25 @@ def _check_run_matches(kg: KnowledgeGraph, run) -> None:
         )
 
 
-def export_tables(kg: KnowledgeGraph, flt: SubgraphFilter | None = None, run=None, k: int = 10) -> ExportTables:
+def export_tables(kg: KnowledgeGraph, flt: SubgraphFilter | None = None, run: "Run | None" = None, k: int = 10) -> ExportTables:
     """Select nodes, build the node and edge tables and, with a run, add its outputs.
 
     Args:
         kg: the graph.
         flt: which part to export (everything by default).
-        run: a :class:`kgrec.runs.TrainedRun` trained on ``kg``: its user and item embeddings
-            become node attributes and each kept user's top-``k`` list becomes
-            ``recommended`` edges with ``rank`` and ``score``.
+        run: a :class:`kgrec.runs.Run` trained on ``kg``: the items added to it after training
+            join the items (with their links as knowledge edges), its user and item embeddings
+            become node attributes and each kept user's top-``k`` list becomes ``recommended``
+            edges with ``rank`` and ``score``, ranked as ``kgrec recommend`` ranks.
         k: length of the top-K lists.
     """
     flt = flt or SubgraphFilter()
+    if run is not None:
+        _check_run_matches(kg, run)
+        kg = run.catalogue_graph()
     chosen = select_nodes(kg, flt)
     recs = None
     if run is not None:
-        _check_run_matches(kg, run)
         offsets = kg.node_offsets()
         users = chosen[(chosen >= offsets[USER]) & (chosen < offsets[USER] + kg.num_users)] - offsets[USER]
         items_allowed = not flt.node_types or ITEM in flt.node_types
@@ -319,9 +326,7 @@ def export_tables(kg: KnowledgeGraph, flt: SubgraphFilter | None = None, run=Non
     edges = _edge_table(kg, chosen)
     embeddings = None
     if run is not None:
-        from kgrec.train.loop import embeddings as run_embeddings
-
-        user_emb, item_emb = (e.detach().float().cpu().numpy() for e in run_embeddings(run.model, run.graph))
+        user_emb, item_emb = (e.detach().float().cpu().numpy() for e in (run.user_embeddings(), run.item_embeddings()))
         embeddings = np.full((len(nodes), user_emb.shape[1]), np.nan, dtype=np.float32)
         for t, table in ((USER, user_emb), (ITEM, item_emb)):
             rows = np.flatnonzero(nodes["type"].to_numpy() == t)

@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 from torch_geometric.data import HeteroData
 
-from kgrec import __version__
+from kgrec.version import __version__
 from kgrec.graph.container import ITEM, REVERSE_PREFIX, USER, KnowledgeGraph
 from kgrec.ingest.sources import SourceTables
 
@@ -189,4 +189,6 @@ def build_graph(tables: SourceTables, name: str = "graph") -> KnowledgeGraph:
         "inputs": tables.inputs,
         "report": tables.report.to_dict(),
     }
+    if tables.rdf_settings is not None:
+        kg.manifest["rdf"] = tables.rdf_settings
     return kg

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from kgrec.config import GraphSpec
+from kgrec.config import GraphSpec, to_dict
 from kgrec.errors import KgrecError
 from kgrec.ingest.kgat import read_kgat
 from kgrec.ingest.knowledge import extract_knowledge, knowledge_from_statements
@@ -99,6 +99,10 @@ def ingest(spec: GraphSpec) -> SourceTables:
         report.note(f"{len(user_nodes):,} of {len(users):,} users matched to RDF resources")
 
     triples, texts, node_types = knowledge_from_statements(statements, rdf, report)
+    settings = to_dict(rdf)
+    settings["paths"] = inputs["rdf"]
+    if rdf.link is not None:
+        settings["link"] = inputs["link"][0]
     del statements
     # node types are for entities: an item or a user keeps its own node type
     not_entities = {n for n in item_nodes.values() if n is not None} | set(user_nodes.values())
@@ -112,6 +116,7 @@ def ingest(spec: GraphSpec) -> SourceTables:
         user_nodes=user_nodes,
         node_types=node_types,
         inputs=inputs,
+        rdf_settings=settings,
     )
 
 

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from rdflib import Graph, URIRef
 
@@ -85,6 +85,42 @@ def match_items(
         links = read_link_file(link)
         return {i: links[i] if links.get(i) in resources else None for i in ids}
     return _match_by_suffix(ids, resources)
+
+
+def item_id_namer(rdf: RdfSource, base_dir: str | Path | None = None) -> Callable[[str], str | None]:
+    """The inverse of :func:`match_items`: which item id a resource's IRI stands for.
+
+    For resources that are not yet items of a graph (cold-start items described only by RDF),
+    by the rule the graph's items were matched with: the ``{id}`` part of ``rdf.item_iri``
+    (None for an IRI the template does not fit); the id a link file gives the IRI; otherwise,
+    and for IRIs the link file does not list, the IRI's last segment after ``/`` or ``#``,
+    percent-decoded (the spelling :func:`match_items` tries second).
+    """
+    if rdf.item_iri is not None:
+        if "{id}" not in rdf.item_iri:
+            raise KgrecError(f"IRI template {rdf.item_iri!r} has no {{id}} placeholder")
+        prefix, _, suffix = rdf.item_iri.partition("{id}")
+
+        def from_template(iri: str) -> str | None:
+            if len(iri) > len(prefix) + len(suffix) and iri.startswith(prefix) and iri.endswith(suffix):
+                return unquote(iri[len(prefix) : len(iri) - len(suffix)])
+            return None
+
+        return from_template
+    linked: dict[str, str] = {}
+    if rdf.link is not None:
+        link = Path(rdf.link)
+        if base_dir is not None and not link.is_absolute():
+            link = Path(base_dir) / link
+        linked = {iri: item for item, iri in read_link_file(link).items()}
+
+    def from_tail(iri: str) -> str | None:
+        if iri in linked:
+            return linked[iri]
+        cut = max(iri.rfind("/"), iri.rfind("#"))
+        return unquote(iri[cut + 1 :]) if 0 <= cut < len(iri) - 1 else None
+
+    return from_tail
 
 
 def _spellings(item_id: str) -> list[str]:

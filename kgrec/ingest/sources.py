@@ -109,6 +109,9 @@ class SourceTables:
     node_types: dict[str, str] = field(default_factory=dict)
     inputs: dict[str, list[str]] = field(default_factory=dict)
     """Which files went in, by role (``interactions``, ``rdf``, ``link``...), for the manifest."""
+    rdf_settings: dict | None = None
+    """How the RDF was read (the spec's ``[rdf]`` table, paths resolved), for the manifest: RDF
+    added later (cold-start items) is read and matched the same way."""
 
     @staticmethod
     def empty_triples() -> pd.DataFrame:

@@ -1,7 +1,8 @@
 """The training graph as flat tensors: what every encoder consumes.
 
 The trainer turns a :class:`~kgrec.graph.container.KnowledgeGraph` minus the held-out
-interactions into one :class:`GraphTensors`. Global node indices put users first
+interactions into one :class:`GraphTensors`; mini-batch training propagates over
+:class:`SampledSubgraph` blocks of it instead. Global node indices put users first
 (``[0, num_users)``), then items (``[num_users, num_users + num_items)``), then entities, so the
 dot-product head can slice users and items out of one embedding table.
 """
@@ -68,3 +69,42 @@ class GraphTensors:
             kg_edge_index=mv(self.kg_edge_index),
             kg_edge_type=mv(self.kg_edge_type),
         )
+
+
+@dataclass(frozen=True)
+class SampledSubgraph:
+    """The sampled neighbourhood of a batch of seeds, relabelled to local ids ``0..n-1``.
+
+    Made by :mod:`kgrec.train.neighbor_sampler` and consumed by encoders that can propagate
+    over a block (``Recommender.forward(g, block=...)``).
+
+    Attributes:
+        nodes: ``[n]`` global ids; ``nodes[:num_seeds]`` are the distinct seeds, then come the
+            nodes first reached at hop 1, hop 2, ...
+        edge_index: ``[2, m]`` local (source, target) pairs: messages flow from a sampled
+            neighbour to the node it was sampled for, towards the seeds.
+        edge_ids: ``[m]`` position of each edge in the CSR's ``col`` array, to look up the
+            caller's per-edge weights.
+        seed_index: ``[S]`` local id of every seed as passed in (duplicates allowed).
+        num_seeds: number of distinct seeds.
+        nodes_per_hop: ``[K + 1]`` counts of nodes first reached at hop 0 (the seeds), 1, ..., K;
+            None when the backend does not report them (then the block cannot be trimmed).
+        edges_per_hop: ``[K]`` counts of edges sampled at hop 1..K (their targets were first
+            reached at hop ``k - 1``); None with ``nodes_per_hop``.
+    """
+
+    nodes: Tensor
+    edge_index: Tensor
+    edge_ids: Tensor
+    seed_index: Tensor
+    num_seeds: int
+    nodes_per_hop: list[int] | None
+    edges_per_hop: list[int] | None
+
+    @property
+    def num_nodes(self) -> int:
+        return int(self.nodes.numel())
+
+    @property
+    def num_edges(self) -> int:
+        return int(self.edge_ids.numel())

@@ -76,23 +76,28 @@ class NodeInput(nn.Module):
         if self.text_projection is not None:
             self.text_projection.reset_parameters()
 
-    def forward(self, g: GraphTensors) -> Tensor:
-        """Return the ``[num_nodes, dim]`` layer-0 embeddings for graph ``g``."""
+    def forward(self, g: GraphTensors, nodes: Tensor | None = None) -> Tensor:
+        """The ``[num_nodes, dim]`` layer-0 embeddings of graph ``g``, or only the rows of ``nodes``.
+
+        With ``nodes`` (a sampled block's nodes) the ID embedding is gathered and the text
+        projection applied to those rows alone, so a mini-batch step never materialises the
+        whole table; row for row it equals ``self(g)[nodes]``.
+        """
         if g.num_nodes != self.num_nodes:
             raise KgrecError(
                 f"the model was built for {self.num_nodes} nodes but the graph has "
                 f"{g.num_nodes}; was it trained on a different graph?"
             )
+        if self.text_projection is not None:
+            expected = self.text_projection.in_features
+            if g.features is None or g.features.size(1) != expected:
+                raise KgrecError(f"the model expects {expected}-dimensional text features but the graph has {g.feature_dim}")
+        if nodes is not None:
+            return self._rows(g, nodes)
         out: Tensor | None = None
         if self.id_embedding is not None:
             out = self.id_embedding.weight
         if self.text_projection is not None:
-            if g.features is None or g.features.size(1) != self.text_projection.in_features:
-                got = 0 if g.features is None else g.features.size(1)
-                raise KgrecError(
-                    f"the model expects {self.text_projection.in_features}-dimensional text "
-                    f"features but the graph has {got}"
-                )
             # Project only the rows that have text: on knowledge graphs most nodes (entities,
             # users) have none, and projecting their zero rows dominated the step time.
             rows = self._text_rows(g)
@@ -100,6 +105,18 @@ class NodeInput(nn.Module):
             if out is None:
                 out = text.new_zeros(g.num_nodes, self.dim)
             out = out.index_add(0, rows, text.to(out.dtype))
+        assert out is not None
+        return out
+
+    def _rows(self, g: GraphTensors, nodes: Tensor) -> Tensor:
+        out: Tensor | None = None
+        if self.id_embedding is not None:
+            out = self.id_embedding(nodes)
+        if self.text_projection is not None:
+            text = self.text_projection(g.features[nodes].to(self.text_projection.weight.dtype))
+            if g.has_text is not None:  # nodes without text get no projection, as in the whole table
+                text = text * g.has_text[nodes].unsqueeze(-1).to(text.dtype)
+            out = text if out is None else out + text.to(out.dtype)
         assert out is not None
         return out
 

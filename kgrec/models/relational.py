@@ -29,6 +29,8 @@ from torch import Tensor, nn
 from torch_geometric.nn import MessagePassing
 from torch_geometric.utils import softmax
 
+from kgrec.errors import KgrecError
+from kgrec.models.gnn import GraphRecommender
 from kgrec.models.graph_tensors import GraphTensors
 from kgrec.models.propagation import PerGraphCache, message_edges
 
@@ -196,3 +198,32 @@ class RelationalEncoder(nn.Module):
             out = out + F.dropout(update, p=self.dropout, training=self.training)
             total = total + out
         return total / (self.num_layers + 1)
+
+
+class RelationalRecommender(GraphRecommender):
+    """``model.encoder = "relational"``: :class:`RelationalEncoder` under kgrec's GNN head.
+
+    Relation-aware attention over the collaborative knowledge graph (``model.heads`` heads,
+    ``model.dropout`` on each layer's update, ``model.edge_dropout`` on the attention). It
+    propagates over the whole graph only and keeps no per-layer embeddings.
+    """
+
+    @classmethod
+    def check_config(cls, config) -> None:
+        super().check_config(config)
+        m = config.model
+        if m.heads <= 0 or m.dim % m.heads != 0:
+            raise KgrecError(f"model.heads = {m.heads} must be a positive divisor of model.dim ({m.dim})")
+
+    @classmethod
+    def build_encoder(cls, config, g: GraphTensors) -> nn.Module:
+        m = config.model
+        return RelationalEncoder(
+            m.dim,
+            g.num_relations,
+            num_layers=m.layers,
+            heads=m.heads,
+            dropout=m.dropout,
+            edge_dropout=m.edge_dropout,
+            use_kg=m.use_kg,
+        )

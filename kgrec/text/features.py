@@ -67,11 +67,8 @@ def build_node_features(
 
     Returns:
         ``(features, has_text)``: ``float32 [num_nodes, d]`` on the CPU (zero rows for nodes
-        without text) and ``bool [num_nodes]``; ``(None, None)`` when text features are
-        disabled. Each distinct text is encoded once.
+        without text) and ``bool [num_nodes]``. Each distinct text is encoded once.
     """
-    if not config.enabled:
-        return None, None
     texts = node_texts(kg)
     encoder = TextEncoder(
         config.model,

@@ -19,8 +19,7 @@ import torch
 
 from kgrec.eval.metrics import full_ranking_metrics
 from kgrec.graph.useritem import UserItemSets
-from kgrec.models.graph_tensors import GraphTensors
-from kgrec.models.recommender import Recommender
+from kgrec.models.base import Embeddings, Recommender
 
 #: Shares of the item-item view tried on validation.
 SHARES = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
@@ -40,8 +39,7 @@ def _score_std(score_fn, users: torch.Tensor, batch_size: int) -> float:
 
 def select_blend(
     model: Recommender,
-    user_emb: torch.Tensor,
-    item_emb: torch.Tensor,
+    emb: Embeddings,
     valid: UserItemSets,
     train: UserItemSets,
     metric: str,
@@ -52,7 +50,7 @@ def select_blend(
 
     Args:
         model: a trained recommender with an item-item view (its weights already selected).
-        user_emb, item_emb: its final user and item embeddings.
+        emb: its embeddings of the training graph (:meth:`Recommender.infer`).
         valid, train: validation truth and the training positives masked out of the ranking.
         metric: the selection metric, e.g. ``"ndcg@20"``.
 
@@ -61,7 +59,7 @@ def select_blend(
     """
     view = model.item_item
     users = torch.nonzero(valid.row_counts() > 0).flatten()
-    dot_std = _score_std(lambda b: user_emb[b.to(user_emb.device)] @ item_emb.t(), users, batch_size)
+    dot_std = _score_std(lambda b: model.dot_scores(b, emb), users, batch_size)
     view_std = _score_std(view, users, batch_size)
     # a constant dot product (untrained, or all zero) ranks nothing: any positive weight then lets the view rank
     scale = (dot_std if dot_std > 0 else 1.0) / view_std if view_std > 0 else 0.0
@@ -70,7 +68,7 @@ def select_blend(
     for share in SHARES:
         view.blend.fill_(share / (1.0 - share) * scale)
         metrics = full_ranking_metrics(
-            lambda b: model.rank_scores(user_emb, item_emb, b), valid, train, ks=ks, batch_size=batch_size
+            lambda b: model.full_scores(b, emb), valid, train, ks=ks, batch_size=batch_size
         )
         tried[share] = metrics[metric]
         if best is None or metrics[metric] > best[2][metric]:

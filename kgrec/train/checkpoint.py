@@ -1,4 +1,5 @@
-"""Training checkpoints: everything needed to continue a killed run bit for bit.
+"""Training checkpoints (everything needed to continue a killed run bit for bit) and the
+selected weights (``model.safetensors``).
 
 After every epoch the loop writes ``checkpoint/`` (atomically: a temporary folder moved into
 place) holding the model and optimiser tensors and the random-number-generator states in
@@ -18,7 +19,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from kgrec.errors import KgrecError
-from kgrec.io import atomic_folder
+from kgrec.io import atomic_folder, atomic_path
+from kgrec.version import __version__
 
 CHECKPOINT_FORMAT_VERSION = 1
 
@@ -85,3 +87,21 @@ def load_checkpoint(folder: Path, model, optimizer, generator: torch.Generator) 
     state = meta["state"]
     state["best_value"] = float(state["best_value"])
     return LoopState(**state)
+
+
+def save_weights(model, path: Path) -> None:
+    """The model's state (parameters and buffers, e.g. the item-item blend) as safetensors, atomically."""
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    with atomic_path(Path(path), ".safetensors") as tmp:
+        save_file(state, str(tmp), metadata={"kgrec_version": __version__})
+
+
+def load_weights(model, path: Path, device) -> None:
+    """Load ``model.safetensors`` into ``model``; weights of another model are a clear error."""
+    path = Path(path)
+    if not path.is_file():
+        raise KgrecError("no model.safetensors: did the training finish?", path=path.parent)
+    try:
+        model.load_state_dict(load_file(str(path), device=str(device)))
+    except RuntimeError as e:
+        raise KgrecError(f"the weights do not match the model that config.toml describes ({e})", path=path) from None

@@ -30,47 +30,12 @@ Sizing outputs synchronises with the device a few times per hop on CUDA.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Protocol
 
 import torch
 from torch import Tensor
 
-
-@dataclass(frozen=True)
-class SampledSubgraph:
-    """The sampled neighbourhood of a batch of seeds, relabelled to local ids ``0..n-1``.
-
-    Attributes:
-        nodes: ``[n]`` global ids; ``nodes[:num_seeds]`` are the distinct seeds, then come the
-            nodes first reached at hop 1, hop 2, ...
-        edge_index: ``[2, m]`` local (source, target) pairs: messages flow from a sampled
-            neighbour to the node it was sampled for, towards the seeds.
-        edge_ids: ``[m]`` position of each edge in the CSR's ``col`` array, to look up the
-            caller's per-edge weights.
-        seed_index: ``[S]`` local id of every seed as passed in (duplicates allowed).
-        num_seeds: number of distinct seeds.
-        nodes_per_hop: ``[K + 1]`` counts of nodes first reached at hop 0 (the seeds), 1, ..., K;
-            None when the backend does not report them (then the block cannot be trimmed).
-        edges_per_hop: ``[K]`` counts of edges sampled at hop 1..K (their targets were first
-            reached at hop ``k - 1``); None with ``nodes_per_hop``.
-    """
-
-    nodes: Tensor
-    edge_index: Tensor
-    edge_ids: Tensor
-    seed_index: Tensor
-    num_seeds: int
-    nodes_per_hop: list[int] | None
-    edges_per_hop: list[int] | None
-
-    @property
-    def num_nodes(self) -> int:
-        return int(self.nodes.numel())
-
-    @property
-    def num_edges(self) -> int:
-        return int(self.edge_ids.numel())
+from kgrec.models.graph_tensors import SampledSubgraph
 
 
 class NeighborSampler(Protocol):

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 
 from kgrec.graph.useritem import UserItemSets
+from kgrec.models.base import Batch, KgTriples
 
 
 def sample_negative_items(
@@ -176,3 +177,65 @@ def sample_kg_triples(
     pick = torch.randint(kg_edge_index.size(1), (batch_size,), generator=generator, device=generator.device).to(device)
     heads, tails = kg_edge_index[0, pick], kg_edge_index[1, pick]
     return heads, kg_edge_type[pick], tails, sample_tail_negatives(tails, node_type, generator, index=index)
+
+
+#: Above this many ``batch x items`` cells accidental positives are found by key look-up.
+DENSE_MASK_LIMIT = 1 << 24
+
+
+class BatchSampler:
+    """Draws a training step's :class:`~kgrec.models.base.Batch` from its (user, positive) pairs.
+
+    Per-user uniform negatives for BPR; for the sampled softmax one set of ``num_negatives``
+    items shared by the batch (as many as the catalogue: every item once, the full softmax),
+    with the accidental positives marked so the loss can mask them; and, with a knowledge-edge
+    loss, a batch of knowledge triples with corrupted tails. Everything is drawn from
+    ``generator`` before the forward pass, in that order, so a CPU run is reproducible from its
+    seed whichever encoder runs after it.
+
+    Args:
+        g: the training graph (its knowledge edges and node types).
+        train: the training positives, on the training device.
+        train_config: ``[train]`` (loss, num_negatives, kg_loss_weight, kg_batch_size).
+        generator: the sampling generator, on the training device.
+    """
+
+    def __init__(self, g, train: UserItemSets, train_config, generator: torch.Generator):
+        self.g = g
+        self.train = train
+        self.keys = train.keys()
+        self.loss = train_config.loss
+        self.num_negatives = train_config.num_negatives
+        self.kg_batch_size = train_config.kg_batch_size
+        self.with_kg = train_config.kg_loss_weight > 0 and g.kg_edge_index.size(1) > 0
+        self.tail_index = NodeTypeIndex.from_node_type(g.node_type)
+        self.generator = generator
+
+    def __call__(self, users: Tensor, positives: Tensor) -> Batch:
+        g, generator = self.g, self.generator
+        accidental = None
+        if self.loss == "softmax":
+            negatives = self.shared_negatives(users.device)
+            accidental = self.accidental_positives(users, negatives)
+        else:
+            negatives = sample_negative_items(users, self.train, g.num_items, self.num_negatives, generator, keys=self.keys)
+        kg = None
+        if self.with_kg:
+            kg = KgTriples(*sample_kg_triples(
+                g.kg_edge_index, g.kg_edge_type, g.node_type, self.kg_batch_size, generator, users.device, self.tail_index
+            ))  # fmt: skip
+        return Batch(users, positives, negatives, accidental, kg)
+
+    def shared_negatives(self, device: torch.device) -> Tensor:
+        """``[n]`` negatives for the whole batch; every item once when ``n`` covers the catalogue."""
+        num_items = self.g.num_items
+        if self.num_negatives >= num_items:  # the exact (full) softmax, no sampling noise
+            return torch.arange(num_items, device=device)
+        return torch.randint(num_items, (self.num_negatives,), generator=self.generator, device=self.generator.device).to(device)
+
+    def accidental_positives(self, users: Tensor, negatives: Tensor) -> Tensor:
+        """``[B, n]``: which shared negatives are a training positive of each user."""
+        if users.numel() * self.g.num_items <= DENSE_MASK_LIMIT:  # small catalogue: one dense row per user
+            return self.train.dense_rows(users)[:, negatives]  # cheaper than n * B key look-ups
+        # large catalogue: B * n sorted-key look-ups, no [B, items] mask and no host sync
+        return self.train.contains(users.unsqueeze(1), negatives.unsqueeze(0), keys=self.keys)

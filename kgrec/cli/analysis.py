@@ -1,7 +1,7 @@
-"""Analysis subcommands of ``kgrec``: explain, similar, add-items, new-user, cold-start.
+"""``kgrec explain``, ``similar``, ``add-items``, ``new-user`` and ``cold-start``.
 
-Registered on the main parser by :func:`register`; each is a thin layer over
-:mod:`kgrec.api` (or :mod:`kgrec.coldstart.protocol`), like the rest of :mod:`kgrec.cli`.
+Each is a thin layer over the run object (:class:`kgrec.runs.Run`), or over the cold-start
+protocol (:mod:`kgrec.bench.coldstart`).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def _print_items(frame, title: str, score: str = "score") -> None:
 
 # --------------------------------------------------------------------------- commands
 def cmd_explain(args) -> int:
-    from kgrec.api import load_run
+    from kgrec.runs import load_run
 
     run = load_run(Path(args.run), device=args.device)
     explanations = run.explain(args.user, item=args.item, k=args.k, paths=args.paths)
@@ -45,7 +45,7 @@ def cmd_explain(args) -> int:
 
 
 def cmd_similar(args) -> int:
-    from kgrec.api import load_run
+    from kgrec.runs import load_run
 
     run = load_run(Path(args.run), device=args.device)
     print(f"item {args.item} {run.item_label(args.item) or ''}")
@@ -57,7 +57,7 @@ def cmd_similar(args) -> int:
 
 
 def cmd_add_items(args) -> int:
-    from kgrec.api import load_run
+    from kgrec.runs import load_run
 
     run = load_run(Path(args.run), device=args.device)
     cold = run.add_items([Path(p) for p in args.rdf], items=_ids(args.items), item_iri=args.item_iri, save=not args.dry_run, id_init=args.id_init)
@@ -67,7 +67,8 @@ def cmd_add_items(args) -> int:
     if args.dry_run:
         print("dry run: nothing saved")
     else:
-        print(f"saved to {Path(args.run) / 'added_items'}; `kgrec explain`, `kgrec similar` and kgrec.load_run() include them")
+        print(f"saved to {Path(args.run) / 'added_items'}; every command on this run (recommend, evaluate, explain, "
+              "similar, new-user, export, sparql) and kgrec.load_run() include them")
     for item in cold.ids[: args.show]:
         _print_items(run.similar(item, k=5), f"{item} {run.item_label(item) or ''}: closest trained items")
     if args.users:
@@ -78,11 +79,13 @@ def cmd_add_items(args) -> int:
             for r in rows.itertuples():
                 mark = "  <- new" if r.item in new else ""
                 print(f"  {r.rank:>3}. {r.item}  {run.item_label(r.item) or ''}  ({r.score:.3f}){mark}")
+    for note in run.view_notes():
+        print(f"note: {note}")
     return 0
 
 
 def cmd_new_user(args) -> int:
-    from kgrec.api import load_run
+    from kgrec.runs import load_run
 
     if bool(args.text) == bool(args.liked):
         raise KgrecError("give either --text PROFILE or --liked ITEM,ITEM,...")
@@ -97,8 +100,8 @@ def cmd_new_user(args) -> int:
 
 
 def cmd_cold_start(args) -> int:
-    from kgrec.config import load_experiment
-    from kgrec.coldstart.protocol import run_cold_start
+    from kgrec.bench.coldstart import run_cold_start
+    from kgrec.experiment import load_experiment
 
     config = load_experiment(Path(args.config) if args.config else None)
     if args.device:

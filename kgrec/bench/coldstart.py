@@ -33,6 +33,7 @@ import pandas as pd
 import torch
 from torch_geometric.data import HeteroData
 
+from kgrec.coldstart.items import Encoder, cold_items_from_graph, encode_item_texts
 from kgrec.config import ExperimentConfig
 from kgrec.errors import KgrecError
 from kgrec.eval.metrics import full_ranking_metrics
@@ -40,8 +41,7 @@ from kgrec.graph.container import ITEM, USER, KnowledgeGraph
 from kgrec.graph.store import load_graph, save_graph
 from kgrec.graph.useritem import UserItemSets
 from kgrec.io import write_json
-
-from kgrec.coldstart.items import Encoder, cold_items_from_graph, encode_item_texts
+from kgrec.runs import Run, load_run, train_run
 
 
 def choose_cold_items(kg: KnowledgeGraph, fraction: float = 0.1, seed: int = 2024) -> list[int]:
@@ -124,9 +124,6 @@ def run_cold_start(
 
     Writes ``work_dir/cold_start.json`` (the table and details) and returns the result.
     """
-    from kgrec.api import Run
-    from kgrec.runs import load_run, train_run
-
     graph_dir, work_dir = Path(graph_dir), Path(work_dir)
     full = load_graph(graph_dir)
     cold_idx = choose_cold_items(full, fraction, seed)
@@ -139,12 +136,12 @@ def run_cold_start(
         log(f"warm model trained in {time.perf_counter() - t0:.0f}s")
     else:
         log(f"reusing the warm run in {run_dir}")
-    trained = load_run(run_dir, device=config.train.device)
+    trained = load_run(run_dir, device=config.train.device, added_items=False)
     warm = trained.kg
     if set(warm.nodes[ITEM]["id"]) & set(full.nodes[ITEM]["id"].iloc[cold_idx]):
         raise KgrecError(f"the run in {run_dir} was trained with other held-out items; delete it", path=run_dir)
 
-    cold = cold_items_from_graph(full, cold_idx, warm, trained.graph)
+    cold = cold_items_from_graph(full, cold_idx, warm, trained.trained_graph)
     log("cold items: " + ", ".join(f"{k} {v:,}" for k, v in sorted(cold.report.items())))
     features, has_text = encode_item_texts(cold.texts, trained.config.text, encoder, device=str(trained.device))
 
@@ -162,11 +159,10 @@ def run_cold_start(
     # whether cold items can compete with trained ones at all.
     scorers: dict[str, torch.Tensor] = {}
     for id_init in ("mean", "zero"):
-        run = Run(trained, added_items=False)
+        run = trained.without_added_items()
         run.add_cold_items(cold, features, has_text, id_init=id_init)
-        users = torch.arange(warm.num_users)
         # what `recommend` ranks by: the dot product, plus the blended item-item view where the run has one
-        scorers[f"kgrec (cold items, {id_init} ID)"] = run.model.rank_scores(run.z[: warm.num_users], run.item_embeddings(), users).cpu()
+        scorers[f"kgrec (cold items, {id_init} ID)"] = run.full_scores(torch.arange(warm.num_users)).cpu()
     scorers.update(_baselines(trained, full, cold_idx, cold, features, seed, encoder))
 
     known = pd.concat(list(trained.split.parts().values()), ignore_index=True)
@@ -200,9 +196,9 @@ def run_cold_start(
     return result
 
 
-def _baselines(trained, full: KnowledgeGraph, cold_idx: list[int], cold, features: torch.Tensor, seed: int, encoder: Encoder | None = None) -> dict[str, torch.Tensor]:
+def _baselines(trained: Run, full: KnowledgeGraph, cold_idx: list[int], cold, features: torch.Tensor, seed: int, encoder: Encoder | None = None) -> dict[str, torch.Tensor]:
     """Scores ``[users, warm + cold items]`` of the text-only, popularity and random baselines."""
-    warm, g = trained.kg, trained.graph
+    warm, g = trained.kg, trained.trained_graph
     num_users, m = warm.num_users, len(cold_idx)
     train = trained.split.train
     train_users = torch.as_tensor(train["user"].to_numpy().copy())

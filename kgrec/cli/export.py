@@ -1,7 +1,7 @@
-"""The ``kgrec export`` and ``kgrec sparql`` subcommands.
+"""``kgrec export`` and ``kgrec sparql``: a graph (and a run's outputs) for other tools.
 
-Registered on the main parser by :func:`register` (``kgrec.cli.build_parser`` calls it), so the
-export code is imported only when one of these commands runs.
+With ``--run``, the run object (:class:`kgrec.runs.Run`) supplies what goes along: its items
+added after training, its embeddings and its top-K lists, ranked as ``kgrec recommend`` ranks.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ def _load(args):
         from kgrec.runs import load_run
 
         run = load_run(Path(args.run), device=args.device)
+        for note in run.view_notes():
+            print(f"note: {note}", file=sys.stderr)
     return kg, run
 
 
@@ -136,10 +138,3 @@ def register(subparsers) -> None:
     p.add_argument("--max-width", type=int, default=60, help="widest column printed (default 60 characters)")
     p.add_argument("--device", default="auto", help="with --run, device for the model")
     p.set_defaults(func=cmd_sparql)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run a ``kgrec`` command line; export and sparql are registered there (one error handler)."""
-    from kgrec.cli import main as kgrec_main
-
-    return kgrec_main(argv)

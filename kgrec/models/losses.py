@@ -1,19 +1,57 @@
 """Link-prediction losses for the CF head and the auxiliary knowledge-graph head.
 
 All losses return a float32 scalar, also when the scores come from an autocast region in half
-precision: the log-sigmoid of a score difference loses too much in fp16.
+precision: the log-sigmoid of a score difference loses too much in fp16. :class:`Objective`
+holds the ``[train]`` settings a model's :meth:`~kgrec.models.base.Recommender.loss` reads.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-if TYPE_CHECKING:  # the losses only need the two KG-head members of a Recommender
-    from kgrec.models.recommender import Recommender
+from kgrec.config import TrainConfig
+
+#: The CF losses ``train.loss`` accepts.
+LOSSES = ("bpr", "softmax")
+
+
+@dataclass(frozen=True)
+class Objective:
+    """What a model's training loss is made of (the loss part of ``[train]``).
+
+    Attributes:
+        loss: ``"bpr"`` (per-user negatives) or ``"softmax"`` (negatives shared by the batch).
+        temperature: of the sampled softmax.
+        reg_weight: LightGCN's L2 penalty on the batch's layer-0 embeddings.
+        kg_loss_weight: weight of the auxiliary knowledge-edge loss (0: none).
+        contrast_weight, contrast_temperature, contrast_layer: NCL's structural contrast
+            (weight 0: none).
+    """
+
+    loss: str = "bpr"
+    temperature: float = 0.1
+    reg_weight: float = 1e-4
+    kg_loss_weight: float = 0.1
+    contrast_weight: float = 0.0
+    contrast_temperature: float = 0.1
+    contrast_layer: int = 2
+
+    @classmethod
+    def from_config(cls, train: TrainConfig) -> "Objective":
+        return cls(
+            loss=train.loss,
+            temperature=train.temperature,
+            reg_weight=train.reg_weight,
+            kg_loss_weight=train.kg_loss_weight,
+            contrast_weight=train.contrast_weight,
+            contrast_temperature=train.contrast_temperature,
+            contrast_layer=train.contrast_layer,
+        )
 
 
 def bpr_loss(pos_scores: Tensor, neg_scores: Tensor) -> Tensor:
@@ -75,25 +113,25 @@ def l2_regularisation(*tensors: Tensor, batch_size: int) -> Tensor:
 
 
 def kg_link_loss(
-    model: "Recommender",
-    emb: Tensor,
+    kg_score: Callable[[Tensor, Tensor, Tensor], Tensor],
+    lookup: Callable[[Tensor], Tensor],
     heads: Tensor,
     rels: Tensor,
     tails: Tensor,
     neg_tails: Tensor,
 ) -> Tensor:
-    """BPR over DistMult scores of knowledge triples against corrupted tails.
+    """BPR over knowledge-graph scores of triples against corrupted tails.
 
     Args:
-        model: provides ``kg_score`` (and the relation embeddings behind it).
-        emb: ``[N, d]`` node embeddings (the encoder output).
+        kg_score: ``(head_emb, rel_ids, tail_emb) -> scores`` (DistMult for kgrec's GNNs).
+        lookup: global node indices -> their embeddings (:meth:`Embeddings.node`).
         heads, rels, tails: ``[B]`` global head indices, relation ids, global tail indices.
         neg_tails: ``[B]`` or ``[B, n]`` global indices of corrupted tails
             (:func:`kgrec.train.sampling.sample_tail_negatives`).
     """
-    head_emb = emb[heads]
-    pos = model.kg_score(head_emb, rels, emb[tails])
-    neg = model.kg_score(head_emb, rels, emb[neg_tails])
+    head_emb = lookup(heads)
+    pos = kg_score(head_emb, rels, lookup(tails))
+    neg = kg_score(head_emb, rels, lookup(neg_tails))
     return bpr_loss(pos, neg)
 
 

@@ -1,0 +1,143 @@
+"""``kgrec build`` (logs + RDF -> a graph folder) and ``kgrec data`` (fetch, synth)."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from kgrec.errors import KgrecError
+
+
+def _spec_from_args(args):
+    from kgrec.config import GraphSpec, load_graph_spec
+
+    spec = load_graph_spec(Path(args.spec)) if args.spec else GraphSpec(name=Path(args.out).name, base_dir=str(Path.cwd()))
+    cwd = Path.cwd()
+
+    def here(p: str) -> str:  # command-line paths are relative to the working directory
+        return str((cwd / p).resolve())
+
+    if args.interactions:
+        spec.interactions.path = here(args.interactions)
+    if args.rdf:
+        spec.rdf.paths = [here(p) for p in args.rdf]
+    if args.rdf_format:
+        spec.rdf.format = args.rdf_format
+    if args.item_iri and args.link:
+        raise KgrecError("give either --item-iri or --link, not both")
+    if args.item_iri:
+        spec.rdf.item_iri, spec.rdf.link = args.item_iri, None
+    if args.link:
+        spec.rdf.link, spec.rdf.item_iri = here(args.link), None
+    if args.user_iri:
+        spec.rdf.user_iri = args.user_iri
+    if args.rating_threshold is not None:
+        spec.interactions.rating_threshold = args.rating_threshold
+    if args.format:
+        spec.interactions.format = args.format
+    if args.delimiter:
+        spec.interactions.delimiter = "\t" if args.delimiter in ("\\t", "tab") else args.delimiter
+    for mapping in args.column or []:
+        field, _, column = mapping.partition("=")
+        attr = f"{field}_column"
+        if not column or not hasattr(spec.interactions, attr):
+            raise KgrecError(f"--column expects FIELD=NAME with FIELD one of user, item, rating, timestamp, event; got {mapping!r}")
+        setattr(spec.interactions, attr, column)
+    if args.lenient:
+        spec.lenient = True
+    if not spec.interactions.path:
+        raise KgrecError("no interaction log: give --interactions FILE or a --spec that names one")
+    return spec
+
+
+def cmd_build(args) -> int:
+    from kgrec.graph.build import build_graph
+    from kgrec.graph.store import check_replaceable, save_graph
+    from kgrec.ingest import ingest
+
+    t0 = time.perf_counter()
+    check_replaceable(Path(args.out))  # before any work: never overwrite a user's folder
+    if args.recbole or args.kgat:
+        from kgrec.ingest import read_kgat, read_recbole
+
+        if args.interactions or args.rdf or args.spec:
+            raise KgrecError("--recbole/--kgat read a whole dataset folder: leave out --interactions, --rdf and --spec")
+        tables = read_recbole(Path(args.recbole)) if args.recbole else read_kgat(Path(args.kgat))[0]
+        name = Path(args.out).name
+    else:
+        spec = _spec_from_args(args)
+        tables = ingest(spec)
+        name = spec.name
+    kg = build_graph(tables, name=name)
+    print(tables.report.format())
+    save_graph(kg, Path(args.out))
+    print(kg.summary())
+    print(f"graph written to {args.out} in {time.perf_counter() - t0:.1f}s")
+    return 0
+
+
+def cmd_data_fetch(args) -> int:
+    from kgrec.datasets import fetch
+
+    path = fetch(args.name, cache_root=Path(args.cache), force=args.force)
+    print(f"{args.name} ready in {path}")
+    return 0
+
+
+def cmd_data_synth(args) -> int:
+    from kgrec.datasets.synth import resolve_counts, write_synth
+
+    counts = resolve_counts(
+        args.preset, users=args.users, items=args.items, interactions=args.interactions,
+        entities=args.entities, triples=args.triples,
+    )  # fmt: skip
+    about = write_synth(Path(args.out), seed=args.seed, preset=args.preset, **counts)
+    c = about["counts"]
+    print(
+        f"{c['users']:,} users, {c['items']:,} items, {c['interactions']:,} interactions, {c['entities']:,} entities, "
+        f"{c['triples']:,} triples written to {args.out} in {about['seconds']:.1f}s\n"
+        f"build it with: kgrec build --spec {Path(args.out) / 'graph.toml'} --out graphs/{Path(args.out).name}"
+    )
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``build`` and ``data`` to the ``kgrec`` subcommand parsers."""
+    p = sub.add_parser(
+        "build",
+        help="build a graph from interaction logs and RDF",
+        description="Read an interaction log and RDF about the items, match items to RDF resources, "
+        "and write the heterogeneous graph of users, items and entities as a folder (manifest.json + Parquet).",
+    )
+    p.add_argument("--spec", help="graph spec (graphs/NAME.toml); command-line options override it")
+    p.add_argument("--interactions", help="interaction log: CSV, TSV, Parquet or JSONL")
+    p.add_argument("--format", help="format of the log when its extension does not say (csv, tsv, parquet, jsonl)")
+    p.add_argument("--delimiter", help="field delimiter of a text log (e.g. ';', or 'tab')")
+    p.add_argument("--column", action="append", metavar="FIELD=NAME", help="map a log column, e.g. user=customer_id (repeatable)")
+    p.add_argument("--rating-threshold", type=float, help="implicit feedback: keep rows with rating >= this (default: every row)")
+    p.add_argument("--rdf", action="append", metavar="FILE", help="RDF about items (repeatable)")
+    p.add_argument("--rdf-format", help="rdflib format for the RDF files (default: from the extension)")
+    p.add_argument("--item-iri", metavar="TEMPLATE", help="item IRI template, e.g. 'http://example.org/item/{id}'")
+    p.add_argument("--link", metavar="FILE", help="CSV/TSV mapping item id -> IRI")
+    p.add_argument("--user-iri", metavar="TEMPLATE", help="user IRI template for users that have RDF")
+    p.add_argument("--recbole", metavar="DIR", help="import a RecBole atomic-file dataset folder (.inter/.item/.kg/.link)")
+    p.add_argument("--kgat", metavar="DIR", help="import a KGAT-layout folder (train.txt, test.txt, kg_final.txt)")
+    p.add_argument("--lenient", action="store_true", help="drop bad records (reported) instead of stopping")
+    p.add_argument("--out", required=True, help="output folder, e.g. graphs/NAME")
+    p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("data", help="public and synthetic data sets", description="Fetch a public data set, or generate one of any size.")
+    dsub = p.add_subparsers(dest="data_command", required=True)
+    f = dsub.add_parser("fetch", help="fetch a data set into the local cache (e.g. ml-100k)")
+    f.add_argument("name", help="the data set: ml-100k (MovieLens-100K with its Freebase KG, from the RecBole wheel)")
+    f.add_argument("--cache", default="data/cache", help="cache folder (default data/cache)")
+    f.add_argument("--force", action="store_true", help="fetch again even when it is cached")
+    f.set_defaults(func=cmd_data_fetch)
+    f = dsub.add_parser("synth", help="generate a synthetic data set of any size (logs + N-Triples + graph spec)")
+    for count in ("users", "items", "interactions", "entities", "triples"):
+        f.add_argument(f"--{count}", type=int, help=f"number of {count} (overrides the preset's)")
+    f.add_argument("--preset", help="amazon-book (KGAT's Amazon-Book counts) or amazon-book-10x")
+    f.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    f.add_argument("--out", required=True, help="output folder, e.g. data/cache/synth-amazon-book")
+    f.set_defaults(func=cmd_data_synth)

@@ -1,0 +1,131 @@
+"""Train a run, or continue a killed one: a built graph and a configuration in, a run folder out."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from kgrec.config import ExperimentConfig
+from kgrec.eval.splits import Split, make_split, read_split
+from kgrec.experiment import check_experiment, check_for_graph, load_experiment
+from kgrec.graph.container import KnowledgeGraph
+from kgrec.graph.store import load_graph
+from kgrec.graph.useritem import UserItemSets
+from kgrec.errors import KgrecError
+from kgrec.models.base import Recommender, count_parameters
+from kgrec.models.graph_tensors import GraphTensors
+from kgrec.models.item_item import build_item_item
+from kgrec.models.registry import build_model
+from kgrec.runs.folder import read_run_meta, start_run_folder
+from kgrec.text.features import build_node_features
+from kgrec.train import distributed
+from kgrec.train.device import seed_everything
+from kgrec.train.loop import fit
+from kgrec.train.view import target_pairs, training_tensors
+
+
+def prepare_model(
+    kg: KnowledgeGraph, config: ExperimentConfig, split: Split, device: torch.device
+) -> tuple[Recommender, GraphTensors]:
+    """Features, the training graph (held-out pairs removed) and a fresh model, on ``device``.
+
+    The item-item view, when the configuration asks for one, is fitted on the training
+    positives only (like the graph) and given to the model as it is built.
+    """
+    features = has_text = None
+    if config.model.use_text:
+        features, has_text = build_node_features(kg, config.text, device=str(device))
+    held_out = pd.concat([split.valid, split.test], ignore_index=True)[["user", "item"]]
+    g = training_tensors(
+        kg, held_out, use_kg=config.model.use_kg, kg_min_degree=config.model.kg_min_degree, features=features, has_text=has_text
+    )
+    g = g.to(device)
+    view = None
+    if config.model.item_item.lower() != "none":
+        history = UserItemSets.from_pairs(split.train["user"].to_numpy(), split.train["item"].to_numpy(), kg.num_users, kg.num_items)
+        view = build_item_item(config.model.item_item, history.to(device), config.model.item_item_l2)
+    return build_model(config, g, item_item=view).to(device), g
+
+
+def split_for(kg: KnowledgeGraph, config: ExperimentConfig, split_dir: Path | None = None, log=print) -> Split:
+    """The run's split: read from ``split_dir``, or made by ``config.eval`` (same seed, same split)."""
+    if split_dir is not None:
+        log(f"split: read from {split_dir}")
+        return read_split(Path(split_dir), kg.user_index, kg.item_index)
+    pairs = target_pairs(kg, config.train.target_events)
+    log(f"split: {config.eval.split} {config.eval.ratios} (seed {config.eval.split_seed})")
+    return make_split(pairs, config.eval.split, config.eval.ratios, config.eval.split_seed)
+
+
+def train_run(
+    graph_dir: Path,
+    config: ExperimentConfig,
+    run_dir: Path,
+    *,
+    split_dir: Path | None = None,
+    progress: bool = True,
+    log=print,
+) -> dict:
+    """Train on a built graph and leave a complete run folder; returns ``results.json``'s content.
+
+    The configuration is checked (:mod:`kgrec.experiment`), also against the graph, before the
+    run folder is started. Launched by ``torchrun`` with several processes, each one runs this
+    and trains a DDP replica (:mod:`kgrec.train.distributed`); rank 0 alone logs and writes the
+    run folder.
+    """
+    check_experiment(config)
+    with distributed.launch(config.train.device) as world:
+        return _train_run(world, Path(graph_dir), config, Path(run_dir), split_dir, progress, world.main_only(log))
+
+
+def _train_run(world, graph_dir: Path, config: ExperimentConfig, run_dir: Path, split_dir, progress, log) -> dict:
+    kg = load_graph(graph_dir)
+    check_for_graph(config, kg)  # before anything is written
+    device = world.device
+    generator = seed_everything(config.train.seed, device)
+
+    split = split_for(kg, config, split_dir, log=log)
+    log(f"  train {len(split.train):,}  valid {len(split.valid):,}  test {len(split.test):,} user-item pairs")
+    if len(split.train) == 0:
+        raise KgrecError("the training split is empty: nothing to learn from")
+    if world.is_main:  # one writer: every process made (or read) the same split
+        start_run_folder(run_dir, graph_dir, kg, config, split, device, world.size)
+
+    t0 = time.perf_counter()
+    model, g = prepare_model(kg, config, split, device)
+    log(
+        f"model: {config.model.encoder}, {count_parameters(model):,} parameters, "
+        f"{g.num_nodes:,} nodes, {g.edge_index.size(1):,} directed edges, {g.num_relations} relations "
+        f"(features ready in {time.perf_counter() - t0:.1f}s) on {device}"
+        + (f", one of {world.size} DDP processes (train.batch_size per process)" if world.parallel else "")
+    )
+    if config.train.sampler == "neighbor":
+        log(f"training on sampled neighbourhoods, fanouts {config.train.fanouts} (evaluation over the full graph)")
+    return fit(model, g, split, config, run_dir, device=device, generator=generator, progress=progress, world=world)
+
+
+def resume_run(run_dir: Path, *, progress: bool = True, log=print) -> dict:
+    """Continue a killed ``kgrec train`` from its last checkpoint (same config, split and graph).
+
+    On the CPU with the same seed the result equals that of an uninterrupted run: weights,
+    optimiser moments and random-number-generator states all come back from the checkpoint.
+    """
+    run_dir = Path(run_dir)
+    meta = read_run_meta(run_dir)
+    if (run_dir / "results.json").is_file() and not (run_dir / "checkpoint").exists():
+        raise KgrecError("this run already finished (results.json is there); nothing to resume", path=run_dir)
+    config = load_experiment(run_dir / "config.toml", written_by_kgrec=True)
+    kg = load_graph(Path(meta["graph"]))
+    with distributed.launch(config.train.device) as world:  # several processes under torchrun
+        device = world.device
+        generator = seed_everything(config.train.seed, device)
+        split = read_split(run_dir / "split", kg.user_index, kg.item_index)
+        model, g = prepare_model(kg, config, split, device)
+        world.main_only(log)(f"resuming {run_dir} on {device}")
+        return fit(model, g, split, config, run_dir, device=device, generator=generator, progress=progress, resume=True, world=world)
+
+
+__all__ = ["prepare_model", "resume_run", "split_for", "train_run"]
