@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from kgrec.cli import main
+from kgrec.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[1]
 

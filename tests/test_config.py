@@ -1,6 +1,7 @@
 import pytest
 
-from kgrec.config import ExperimentConfig, dump_toml, load_experiment, load_graph_spec
+from kgrec.config import ExperimentConfig, dump_toml, load_graph_spec
+from kgrec.experiment import load_experiment
 from kgrec.errors import KgrecError
 
 

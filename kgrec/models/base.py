@@ -152,6 +152,10 @@ class Embeddings:
         """Final embeddings of global nodes."""
         return self.final[nodes] if self.local is None else self._rows(self.final, nodes)
 
+    def node0(self, nodes: Tensor) -> Tensor:
+        """Layer-0 embeddings of global nodes."""
+        return self.layer0[nodes] if self.local is None else self._rows(self.layer0, nodes)
+
     def user0(self, users: Tensor) -> Tensor:
         """Layer-0 embeddings of users."""
         if self.local is None:

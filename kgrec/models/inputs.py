@@ -93,7 +93,7 @@ class NodeInput(nn.Module):
             if g.features is None or g.features.size(1) != expected:
                 raise KgrecError(f"the model expects {expected}-dimensional text features but the graph has {g.feature_dim}")
         if nodes is not None:
-            return self._rows(g, nodes)
+            return self._node_rows(g, nodes)
         out: Tensor | None = None
         if self.id_embedding is not None:
             out = self.id_embedding.weight
@@ -108,7 +108,7 @@ class NodeInput(nn.Module):
         assert out is not None
         return out
 
-    def _rows(self, g: GraphTensors, nodes: Tensor) -> Tensor:
+    def _node_rows(self, g: GraphTensors, nodes: Tensor) -> Tensor:
         out: Tensor | None = None
         if self.id_embedding is not None:
             out = self.id_embedding(nodes)

@@ -9,12 +9,10 @@ import pytest
 
 from kgrec.bench import load_suite
 from kgrec.bench.runner import run_suite
-from kgrec.config import load_experiment
+from kgrec.experiment import load_experiment
 from kgrec.errors import KgrecError
 
-BASE = """[text]
-enabled = false
-[model]
+BASE = """[model]
 dim = 8
 layers = 1
 use_text = false

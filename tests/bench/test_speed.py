@@ -12,15 +12,14 @@ import pytest
 import torch
 
 from kgrec.bench.speed import STEPS, SpeedOptions, format_table, run_measured, run_speed
-from kgrec.cli import build_parser, cmd_bench, cmd_bench_speed, main
+from kgrec.cli.bench import cmd_bench, cmd_bench_speed
+from kgrec.cli.main import build_parser, main
 from kgrec.errors import KgrecError
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_SPEC = ROOT / "graphs" / "demo.toml"
 
-TINY = """[text]
-enabled = false
-[model]
+TINY = """[model]
 dim = 8
 layers = 1
 use_text = false

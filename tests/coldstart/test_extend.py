@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from kgrec.coldstart.extend import NewEdges, extend_graph, layer0, propagate, reverse_relation
+from kgrec.coldstart.extend import NewEdges, extend_graph, reverse_relation
 from kgrec.errors import KgrecError
 
 
@@ -13,7 +13,7 @@ def test_propagating_the_unextended_graph_reproduces_the_model(tiny_trained):
     model, g = tiny_trained.model, tiny_trained.graph
     with torch.inference_mode():
         expected, _ = model(g)
-    assert torch.allclose(propagate(model, g, layer0(model, g)), expected, atol=1e-5)
+        assert torch.allclose(model.propagate(g, model.layer0(g)), expected, atol=1e-5)
 
 
 def test_extend_graph_appends_nodes_and_both_edge_directions(tiny_trained):

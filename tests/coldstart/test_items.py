@@ -6,7 +6,6 @@ import pytest
 import torch
 
 from kgrec.coldstart.items import cold_items_from_rdf, embed_items, encode_item_texts
-from kgrec.coldstart.extend import layer0
 from kgrec.errors import KgrecError
 
 NEW_ITEMS = """@prefix ex: <http://example.org/> .
@@ -58,7 +57,7 @@ def test_cold_items_land_near_their_genre(tiny_trained, new_items_ttl, encoder):
     model, g = tiny_trained.model, tiny_trained.graph
     cold = cold_items_from_rdf([new_items_ttl], tiny_trained.kg, g)
     features, has_text = encode_item_texts(cold.texts, tiny_trained.config.text, encoder)
-    out = embed_items(model, g, layer0(model, g), cold, features, has_text)
+    out = embed_items(model, g, model.layer0(g), cold, features, has_text)
     assert out.nodes.tolist() == [g.num_nodes, g.num_nodes + 1, g.num_nodes + 2]
     assert out.embeddings.shape == (g.num_nodes + 3, 16) and torch.isfinite(out.embeddings).all()
     users = out.embeddings[: g.num_users]
@@ -73,7 +72,7 @@ def test_id_init_zero_and_mean_differ_by_the_mean_item_id(tiny_trained, new_item
     model, g = tiny_trained.model, tiny_trained.graph
     cold = cold_items_from_rdf([new_items_ttl], tiny_trained.kg, g)
     features, has_text = encode_item_texts(cold.texts, tiny_trained.config.text, encoder)
-    x0 = layer0(model, g)
+    x0 = model.layer0(g)
     mean = embed_items(model, g, x0, cold, features, has_text, id_init="mean")
     zero = embed_items(model, g, x0, cold, features, has_text, id_init="zero")
     expected = model.node_input.id_embedding.weight[g.num_users : g.num_users + g.num_items].mean(0)

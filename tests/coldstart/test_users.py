@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kgrec.coldstart.extend import layer0, propagate
 from kgrec.coldstart.users import items_for_text, main_behaviour, user_embedding
 from kgrec.errors import KgrecError
 
@@ -13,8 +12,8 @@ from kgrec.errors import KgrecError
 @pytest.fixture
 def state(tiny_trained):
     model, g = tiny_trained.model, tiny_trained.graph
-    x0 = layer0(model, g)
-    return model, g, x0, propagate(model, g, x0)
+    x0 = model.layer0(g)
+    return model, g, x0, model.propagate(g, x0)
 
 
 @pytest.mark.parametrize("method", ["fold-in", "mean"])

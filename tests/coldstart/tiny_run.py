@@ -18,8 +18,8 @@ from kgrec.config import ExperimentConfig, ModelConfig, TrainConfig
 from kgrec.eval.splits import make_split
 from kgrec.graph.build import build_graph
 from kgrec.ingest.sources import BuildReport, SourceTables
-from kgrec.models.recommender import build_model
-from kgrec.runs import TrainedRun
+from kgrec.models.registry import build_model
+from kgrec.runs import Run
 from kgrec.text.features import node_texts
 from kgrec.train.device import seed_everything
 from kgrec.train.loop import fit
@@ -71,13 +71,12 @@ def tiny_tables() -> SourceTables:
     )
 
 
-def train_tiny(run_dir, use_text: bool = True, epochs: int = 12) -> TrainedRun:
+def train_tiny(run_dir, use_text: bool = True, epochs: int = 12) -> Run:
     kg = build_graph(tiny_tables(), name="tiny")
     config = ExperimentConfig(
         model=ModelConfig(dim=16, layers=2, use_text=use_text, kg_min_degree=2),
         train=TrainConfig(epochs=epochs, batch_size=64, lr=0.02, patience=epochs, seed=3, device="cpu"),
     )
-    config.text.enabled = use_text
     features = has_text = None
     if use_text:
         texts = node_texts(kg)
@@ -87,9 +86,9 @@ def train_tiny(run_dir, use_text: bool = True, epochs: int = 12) -> TrainedRun:
     held = pd.concat([split.valid, split.test])[["user", "item"]]
     g = training_tensors(kg, held, kg_min_degree=2, features=features, has_text=has_text)
     device = torch.device("cpu")
-    model = build_model(config.model, g)
+    model = build_model(config, g)
     fit(model, g, split, config, run_dir, device=device, generator=seed_everything(3), progress=False)
     model.eval()
-    return TrainedRun(run_dir, config, kg, split, model, g, device)
+    return Run(config, kg, split, model, g, device, run_dir)
 
 

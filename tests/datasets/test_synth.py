@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kgrec.cli import main
+from kgrec.cli.main import main
 from kgrec.datasets.synth import (
     ENTITY_TYPES,
     ITEM_IRI,

@@ -15,7 +15,5 @@ _spec.loader.exec_module(tiny)
 
 @pytest.fixture(scope="package")
 def tiny_run(tmp_path_factory):
-    """The API facade over a tiny run trained with text features."""
-    from kgrec.api import Run
-
-    return Run(tiny.train_tiny(tmp_path_factory.mktemp("explain-run")), added_items=False)
+    """The trained-run object over a tiny run trained with text features."""
+    return tiny.train_tiny(tmp_path_factory.mktemp("explain-run"))

@@ -31,7 +31,7 @@ def test_every_edge_of_every_path_exists_in_the_training_graph(tiny_run):
 
 
 def test_held_out_pairs_never_appear_in_a_path(tiny_run):
-    split = tiny_run.trained.split
+    split = tiny_run.split
     held = pd.concat([split.valid, split.test])
     num_users = tiny_run.kg.num_users
     held_pairs = {(u, num_users + i) for u, i in zip(held["user"], held["item"])}

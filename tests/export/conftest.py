@@ -77,7 +77,6 @@ def export_run_dir(export_graph_dir, tmp_path_factory):
     from kgrec.runs import train_run
 
     cfg = ExperimentConfig()
-    cfg.text.enabled = False
     cfg.model.use_text = False
     cfg.model.dim = 8
     cfg.model.layers = 1

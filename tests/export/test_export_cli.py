@@ -8,7 +8,8 @@ import networkx as nx
 import pandas as pd
 import pytest
 
-from kgrec.cli_export import main, register
+from kgrec.cli.export import register
+from kgrec.cli.main import main
 from kgrec.export import FORMATS
 
 

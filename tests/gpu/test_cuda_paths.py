@@ -31,7 +31,6 @@ def graph_dir(tmp_path_factory, click_graph):
 
 def _config(device: str, amp: bool, loss: str = "softmax") -> ExperimentConfig:
     cfg = ExperimentConfig()
-    cfg.text.enabled = False
     cfg.model.use_text = False
     cfg.model.dim = 16
     cfg.model.layers = 2

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from kgrec.cli import main
+from kgrec.cli.main import main
 from kgrec.config import InteractionSource
 from kgrec.ingest.logs import read_interactions
 from kgrec.ingest.sources import BuildReport

@@ -7,12 +7,13 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from kgrec.config import ModelConfig
+from kgrec.config import ExperimentConfig, ModelConfig
 from kgrec.errors import KgrecError
 from kgrec.graph.useritem import UserItemSets
 from kgrec.models import item_item
 from kgrec.models.item_item import ItemItemView, build_item_item, ease_weights
-from kgrec.models.recommender import build_model
+from kgrec.models.base import Embeddings
+from kgrec.models.registry import build_model
 
 from .conftest import make_graph
 
@@ -100,27 +101,30 @@ def test_build_item_item_names():
 def test_config_names_a_bad_view():
     g = make_graph(with_features=False)
     with pytest.raises(KgrecError, match="unknown model.item_item 'slim'"):
-        build_model(ModelConfig(item_item="slim", use_text=False), g)
+        build_model(ExperimentConfig(model=ModelConfig(item_item="slim", use_text=False)), g)
     with pytest.raises(KgrecError, match="item_item_l2 must be positive"):
-        build_model(ModelConfig(item_item="ease", item_item_l2=0.0, use_text=False), g)
+        build_model(ExperimentConfig(model=ModelConfig(item_item="ease", item_item_l2=0.0, use_text=False)), g)
 
 
-def test_rank_scores_add_the_blended_view_and_leave_added_items_alone():
+def test_full_scores_add_the_blended_view_and_leave_added_items_alone():
     g = make_graph(with_features=False)
-    model = build_model(ModelConfig(dim=8, use_text=False), g)
+    config = ExperimentConfig(model=ModelConfig(dim=8, use_text=False))
     history = UserItemSets.from_pairs([0, 0, 1, 2], [0, 1, 2, 3], g.num_users, g.num_items)
     users = torch.arange(g.num_users)
-    user_emb, item_emb = torch.randn(g.num_users, 8), torch.randn(g.num_items + 2, 8)  # 2 cold items added
-    dot = user_emb @ item_emb.T
-    assert torch.equal(model.rank_scores(user_emb, item_emb, users), dot)  # no view
-    model.item_item = ItemItemView.fit(history, 1.0)
-    assert torch.equal(model.rank_scores(user_emb, item_emb, users), dot)  # blend 0: the dot product
+    final = torch.randn(g.num_nodes + 2, 8)  # 2 cold items added after the entities
+    catalogue = torch.cat([torch.arange(g.num_users, g.num_users + g.num_items), torch.tensor([g.num_nodes, g.num_nodes + 1])])
+    emb = Embeddings(final, final, g.num_users, g.num_items, item_nodes=catalogue)
+    item_emb = final[catalogue]
+    dot = final[: g.num_users] @ item_emb.T
+    assert torch.equal(build_model(config, g).full_scores(users, emb), dot)  # no view
+    model = build_model(config, g, item_item=ItemItemView.fit(history, 1.0))
+    assert torch.equal(model.full_scores(users, emb), dot)  # blend 0: the dot product
     model.item_item.blend.fill_(2.0)
-    scores = model.rank_scores(user_emb, item_emb, users)
+    scores = model.full_scores(users, emb)
     prior = model.item_item(users)
     assert torch.allclose(scores[:, : g.num_items], dot[:, : g.num_items] + 2.0 * prior)
     assert torch.equal(scores[:, g.num_items :], dot[:, g.num_items :])
     vector = torch.randn(8)
-    liked = model.vector_scores(vector, item_emb, liked=[0, 1])
+    liked = model.vector_scores(vector, emb, liked=[0, 1])
     assert torch.allclose(liked[: g.num_items], item_emb[: g.num_items] @ vector + 2.0 * model.item_item.for_items(torch.tensor([0, 1])))
-    assert torch.allclose(model.vector_scores(vector, item_emb), item_emb @ vector)  # nothing liked: no view
+    assert torch.allclose(model.vector_scores(vector, emb), item_emb @ vector)  # nothing liked: no view

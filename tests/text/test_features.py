@@ -84,11 +84,6 @@ def test_features_follow_homogeneous_order_with_zero_rows(monkeypatch):
     assert sorted(encoded) == sorted({t for t in expected_texts if t})
 
 
-def test_disabled_text_gives_none(monkeypatch):
-    monkeypatch.setattr(features, "TextEncoder", None)  # must not even be constructed
-    assert build_node_features(tiny_graph(), TextConfig(enabled=False)) == (None, None)
-
-
 def test_graph_without_any_text(monkeypatch):
     monkeypatch.setattr(features, "TextEncoder", FakeEncoder)
     FakeEncoder.encoded = []

@@ -11,6 +11,7 @@ import torch
 from kgrec.config import ExperimentConfig
 from kgrec.graph.useritem import UserItemSets
 from kgrec.models.item_item import ItemItemView
+from kgrec.models.base import Embeddings, Recommender
 from kgrec.runs import load_run, train_run
 from kgrec.train.blend import SHARES, select_blend
 
@@ -28,7 +29,6 @@ def graph_dir(tmp_path_factory, click_graph):
 
 def config(item_item="ease") -> ExperimentConfig:
     cfg = ExperimentConfig()
-    cfg.text.enabled = False
     cfg.model.use_text = False
     cfg.model.dim = 8
     cfg.model.layers = 1
@@ -83,16 +83,10 @@ def test_training_is_the_same_with_or_without_the_view(graph_dir, tmp_path):
     assert with_view["item_item"]["valid_dot_only"]["ndcg@20"] == pytest.approx(without["valid"]["ndcg@20"], abs=1e-9)
 
 
-class _Model:
-    """Just what select_blend uses of a recommender: the view and rank_scores."""
-
-    def __init__(self, view):
-        self.item_item = view
-
-    from kgrec.models.recommender import Recommender
-
-    rank_scores = Recommender.rank_scores
-    full_scores = staticmethod(Recommender.full_scores)
+def _model(view, user_emb, item_emb):
+    """A bare recommender holding the view, and embeddings for it: what select_blend uses."""
+    final = torch.cat([user_emb, item_emb])
+    return Recommender(user_emb.size(0), item_emb.size(0), item_item=view), Embeddings(final, final, user_emb.size(0), item_emb.size(0))
 
 
 def _sets(users=20, items=10):
@@ -105,7 +99,8 @@ def test_a_view_without_signal_is_switched_off():
     train, valid = _sets()
     view = ItemItemView(torch.zeros(10, 10), train)
     user_emb, item_emb = torch.randn(20, 4, generator=torch.Generator().manual_seed(0)), torch.randn(10, 4)
-    record = select_blend(_Model(view), user_emb, item_emb, valid, train, "ndcg@10", [10], 8)
+    model, emb = _model(view, user_emb, item_emb)
+    record = select_blend(model, emb, valid, train, "ndcg@10", [10], 8)
     assert record["share"] == 0.0 and record["blend"] == 0.0 and float(view.blend) == 0.0
 
 
@@ -113,7 +108,8 @@ def test_an_informative_view_wins_over_useless_embeddings():
     """Each user's next item follows their last one: EASE learns it, zero embeddings cannot."""
     train, valid = _sets()
     view = ItemItemView.fit(train, 0.5)
-    record = select_blend(_Model(view), torch.zeros(20, 4), torch.zeros(10, 4) + 1e-3 * torch.arange(10.0)[:, None], valid, train, "ndcg@10", [10], 8)
+    model, emb = _model(view, torch.zeros(20, 4), torch.zeros(10, 4) + 1e-3 * torch.arange(10.0)[:, None])
+    record = select_blend(model, emb, valid, train, "ndcg@10", [10], 8)
     assert record["share"] > 0.0 and float(view.blend) == record["blend"] > 0.0
     assert record["valid"]["ndcg@10"] > record["tried"][0.0]
 

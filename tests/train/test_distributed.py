@@ -18,12 +18,13 @@ from safetensors.torch import load_file
 
 from kgrec.config import ExperimentConfig
 from kgrec.errors import KgrecError
+from kgrec.eval.sets import SplitSets
 from kgrec.eval.splits import make_split
 from kgrec.graph.store import load_graph
 from kgrec.runs import prepare_model
 from kgrec.train import distributed
 from kgrec.train.distributed import World, torchrun_env
-from kgrec.train.loop import SplitSets, make_step_loss
+from kgrec.train.step import make_step
 from kgrec.train.view import target_pairs
 
 EPOCHS, STOP_AT = 5, 3
@@ -39,7 +40,7 @@ WORKER = textwrap.dedent(
     from safetensors.torch import save_file
     from kgrec.errors import KgrecError
     from kgrec.train import distributed
-    from kgrec.cli import main
+    from kgrec.cli.main import main
 
     World, out = distributed.World, os.environ["KGREC_TEST_OUT"]
     shards, decisions = [], []
@@ -80,7 +81,7 @@ def setup(tmp_path_factory, click_graph):
     click_graph(root / "g", clicks, num_items=60, genres=4, relation="http://x/g")
     # the KG loss is on (kg_loss_weight's default): relation embeddings are used outside forward
     (root / "exp.toml").write_text(
-        "[text]\nenabled = false\n[model]\nuse_text = false\ndim = 16\nlayers = 2\n"
+        "[model]\nuse_text = false\ndim = 16\nlayers = 2\n"
         f"[train]\nepochs = {EPOCHS}\nbatch_size = 128\nlr = 0.01\npatience = 1000\nseed = 5\n"
     )
     (root / "worker.py").write_text(WORKER)
@@ -172,15 +173,19 @@ def test_negative_generators_differ_by_rank_and_epoch():
     assert World().sampling_generator(shared) is shared, "one process: behaviour unchanged"
 
 
-@pytest.mark.parametrize("kg_loss_weight", [0.1, 0.0])
-def test_ddp_replica_trains_the_recommender(setup, kg_loss_weight):
+@pytest.mark.parametrize(
+    "kg_loss_weight,sampler,contrast", [(0.1, "full", 0.0), (0.0, "full", 0.0), (0.1, "neighbor", 0.1), (0.1, "full", 0.1)]
+)
+def test_ddp_replica_trains_the_recommender(setup, kg_loss_weight, sampler, contrast):
     """The real training step through DDP, with the KG loss (relation embeddings used outside
-    forward) and without it (relation embeddings unused): both need DDP's static graph."""
+    forward) and without it (relation embeddings unused): both need DDP's static graph. The
+    sampled step goes through the replica's forward too, so DDP averages its gradients."""
     kg = load_graph(setup / "g")
     cfg = ExperimentConfig()
-    cfg.text.enabled = cfg.model.use_text = False
     cfg.model.dim = 8
+    cfg.model.use_text = False
     cfg.train.kg_loss_weight = kg_loss_weight
+    cfg.train.sampler, cfg.train.fanouts, cfg.train.contrast_weight = sampler, [5, 5, 5], contrast
     split = make_split(target_pairs(kg, None), "random", [0.8, 0.1, 0.1], 1)
     device = torch.device("cpu")
     model, g = prepare_model(kg, cfg, split, device)
@@ -190,10 +195,12 @@ def test_ddp_replica_trains_the_recommender(setup, kg_loss_weight):
     dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
     try:
         net = distributed.replica(model, device)
-        step_loss = make_step_loss(net, g, sets, cfg, torch.Generator().manual_seed(0))
+        step = make_step(model, net, g, sets, cfg, torch.Generator().manual_seed(0))
         optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
         for lo in range(0, 96, 32):  # several steps: DDP's errors about unused parameters come at the second
-            loss = step_loss(users[lo : lo + 32], items[lo : lo + 32])
+            terms = step(users[lo : lo + 32], items[lo : lo + 32])
+            assert ("contrast" in terms) == (contrast > 0)
+            loss = sum(terms.values())
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

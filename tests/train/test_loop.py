@@ -24,7 +24,6 @@ def graph_dir(tmp_path_factory, click_graph):
 
 def small_config(**train) -> ExperimentConfig:
     cfg = ExperimentConfig()
-    cfg.text.enabled = False
     cfg.model.use_text = False
     cfg.model.dim = 16
     cfg.model.layers = 2
@@ -97,24 +96,30 @@ def test_neighbour_contrast_needs_the_layer(graph_dir, tmp_path):
 def test_softmax_masks_the_same_positives_by_dense_rows_and_by_key_lookup(monkeypatch):
     import torch
 
-    from kgrec.config import TrainConfig
     from kgrec.graph.useritem import UserItemSets
-    from kgrec.train import loop
+    from kgrec.train import sampling
 
     gen = torch.Generator().manual_seed(0)
     users_all = torch.randint(0, 30, (400,), generator=gen)
     items_all = torch.randint(0, 50, (400,), generator=gen)
     train = UserItemSets.from_pairs(users_all.numpy(), items_all.numpy(), 30, 50)
-    user_emb, item_emb = torch.randn(30, 8, generator=gen), torch.randn(50, 8, generator=gen)
-    users, pos = users_all[:64], items_all[:64]
-    tc = TrainConfig(loss="softmax", num_negatives=20, temperature=1.0)
-    results = []
+    users = users_all[:64]
+    negatives = torch.randint(0, 50, (20,), generator=gen)
+
+    class _Graph:
+        num_items = 50
+
+    sampler = sampling.BatchSampler.__new__(sampling.BatchSampler)
+    sampler.g, sampler.train, sampler.keys = _Graph(), train, train.keys()
+    masks = []
     for limit in (1 << 30, 0):  # dense path, then key look-up path
-        monkeypatch.setattr(loop, "_DENSE_MASK_LIMIT", limit)
-        g = torch.Generator().manual_seed(1)
-        results.append(loop._shared_softmax_loss(user_emb, item_emb, users, pos, train, train.keys(), tc, g))
-    assert torch.equal(results[0][1], results[1][1])
-    assert results[0][0].item() == pytest.approx(results[1][0].item(), rel=1e-6)
+        monkeypatch.setattr(sampling, "DENSE_MASK_LIMIT", limit)
+        masks.append(sampler.accidental_positives(users, negatives))
+    assert masks[0].any(), "the test should contain accidental positives"
+    assert torch.equal(masks[0].bool(), masks[1].bool())
+    truth = {(int(u), int(i)) for u, i in zip(users_all, items_all)}
+    expected = torch.tensor([[(int(u), int(n)) in truth for n in negatives] for u in users])
+    assert torch.equal(masks[0].bool(), expected)
 
 
 def test_lr_decays_after_each_plateau(graph_dir, tmp_path, monkeypatch):

@@ -10,17 +10,18 @@ from pathlib import Path
 import pytest
 import torch
 
-from kgrec.cli import main
-from kgrec.config import ExperimentConfig, ModelConfig, TrainConfig, load_experiment
+from kgrec.cli.main import main
+from kgrec.config import ExperimentConfig, ModelConfig, TrainConfig
 from kgrec.errors import KgrecError
+from kgrec.eval.sets import SplitSets
+from kgrec.experiment import load_experiment
 from kgrec.graph.store import load_graph
 from kgrec.models.graph_tensors import GraphTensors
-from kgrec.models.recommender import build_model
+from kgrec.models.registry import build_model
 from kgrec.runs import load_run, prepare_model, split_for, train_run
 from kgrec.train.device import seed_everything
-from kgrec.train.loop import SplitSets, evaluate_sets, make_step_loss
-from kgrec.train.minibatch import SampledLightGCN, node_input_rows
-from kgrec.train.neighbor_sampler import pyg_sampler_available
+from kgrec.train.neighbor_sampler import make_neighbor_sampler, pyg_sampler_available
+from kgrec.train.step import SampledStep, make_step
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -51,7 +52,29 @@ def _tiny_graph() -> GraphTensors:
 
 def _tiny_model(g: GraphTensors, **model):
     torch.manual_seed(0)
-    return build_model(ModelConfig(dim=8, **{"layers": 3, **model}), g)
+    return build_model(ExperimentConfig(model=ModelConfig(dim=8, **{"layers": 3, **model})), g)
+
+
+class Sampled:
+    """A model's encoding of seeds over sampled blocks, as the sampled training step does it."""
+
+    def __init__(self, model, g, fanouts, backend="torch"):
+        self.model, self.g = model, g
+        self.sampler = make_neighbor_sampler(*model.sampling_csr(g), fanouts, backend=backend)
+
+    def __call__(self, seeds, generator=None):
+        """``(final, layer0)`` rows of ``seeds`` (in their order, duplicates kept)."""
+        block = self.sampler.sample(seeds, generator)
+        return self.embed(seeds, block)
+
+    def embed(self, seeds, block):
+        emb = self.model.embeddings(self.model(self.g, block=block), self.g, block)
+        return emb.node(seeds), emb.node0(seeds)
+
+
+def _full(model, g):
+    emb = model.encode(g)
+    return emb.final, emb.layer0
 
 
 SEEDS = torch.tensor([0, 3, 3, 4, 8, 12, 9, 6, 0])  # duplicates, an isolated entity
@@ -66,12 +89,12 @@ def test_full_fanouts_give_full_graph_embeddings(fanout, model):
     g = _tiny_graph()
     rec = _tiny_model(g, **model)
     with torch.no_grad():
-        full, layer0 = rec(g)
-        encode = SampledLightGCN(rec, g, [fanout] * rec.encoder.num_layers, backend="torch")
+        full, layer0 = _full(rec, g)
+        encode = Sampled(rec, g, [fanout] * rec.encoder.num_layers)
         assert int((encode.sampler.rowptr[1:] - encode.sampler.rowptr[:-1]).max()) <= 6
-        emb, ego, index = encode(SEEDS, torch.Generator().manual_seed(0))
-    torch.testing.assert_close(emb[index], full[SEEDS], atol=1e-5, rtol=0)
-    torch.testing.assert_close(ego[index], layer0[SEEDS], atol=1e-6, rtol=0)
+        emb, ego = encode(SEEDS, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(emb, full[SEEDS], atol=1e-5, rtol=0)
+    torch.testing.assert_close(ego, layer0[SEEDS], atol=1e-6, rtol=0)
 
 
 def test_full_fanouts_give_full_graph_gradients():
@@ -81,10 +104,9 @@ def test_full_fanouts_give_full_graph_gradients():
     for sampled in (False, True):
         rec = _tiny_model(g)
         if sampled:
-            emb, ego, index = SampledLightGCN(rec, g, [-1, -1, -1], backend="torch")(SEEDS)
-            rows, rows0 = emb[index], ego[index]
+            rows, rows0 = Sampled(rec, g, [-1, -1, -1])(SEEDS)
         else:
-            full, layer0 = rec(g)
+            full, layer0 = _full(rec, g)
             rows, rows0 = full[SEEDS], layer0[SEEDS]
         ((rows * weights).sum() + rows0.pow(2).sum()).backward()
         grads.append([p.grad.clone() for p in rec.node_input.parameters()])
@@ -97,22 +119,22 @@ def test_edges_in_any_order_and_untrimmed_blocks_give_the_same(with_hop_counts):
     """What PyG's sampler may return: edges not sorted by target, perhaps no per-hop counts."""
     g = _tiny_graph()
     rec = _tiny_model(g)
-    encode = SampledLightGCN(rec, g, [-1, -1, -1], backend="torch")
+    encode = Sampled(rec, g, [-1, -1, -1])
     with torch.no_grad():
-        full, _ = rec(g)
+        full, _ = _full(rec, g)
         sub = encode.sampler.sample(SEEDS)
         shuffle = torch.randperm(sub.num_edges, generator=torch.Generator().manual_seed(0))
         counts = {} if with_hop_counts else {"nodes_per_hop": None, "edges_per_hop": None}
         sub = dataclasses.replace(sub, edge_index=sub.edge_index[:, shuffle], edge_ids=sub.edge_ids[shuffle], **counts)
-        emb = encode.propagate(node_input_rows(rec.node_input, g, sub.nodes), sub)
-    torch.testing.assert_close(emb[sub.seed_index], full[SEEDS], atol=1e-5, rtol=0)
+        emb, _ = encode.embed(SEEDS, sub)
+    torch.testing.assert_close(emb, full[SEEDS], atol=1e-5, rtol=0)
 
 
 def test_node_input_rows_match_the_whole_table():
     g = _tiny_graph()
     rec = _tiny_model(g)
     nodes = torch.tensor([12, 0, 5, 4, 9])
-    torch.testing.assert_close(node_input_rows(rec.node_input, g, nodes), rec.node_input(g)[nodes])
+    torch.testing.assert_close(rec.node_input(g, nodes=nodes), rec.node_input(g)[nodes])
 
 
 def test_small_fanouts_are_unbiased_for_one_layer():
@@ -122,8 +144,8 @@ def test_small_fanouts_are_unbiased_for_one_layer():
     seeds = torch.arange(13)
     gen = torch.Generator().manual_seed(1)
     with torch.no_grad():
-        full, _ = rec(g)
-        encode = SampledLightGCN(rec, g, [1], backend="torch")
+        full, _ = _full(rec, g)
+        encode = Sampled(rec, g, [1])
         draws = torch.stack([encode(seeds, gen)[0] for _ in range(1000)])
     mean, std = draws.mean(0), draws.std(0)
     assert std.max() > 0.01  # it really is sampling
@@ -136,9 +158,9 @@ def test_pyg_sampler_gives_full_graph_embeddings_too():
     g = _tiny_graph()
     rec = _tiny_model(g)
     with torch.no_grad():
-        full, _ = rec(g)
-        emb, _, index = SampledLightGCN(rec, g, [-1, -1, -1], backend="pyg")(SEEDS)
-    torch.testing.assert_close(emb[index], full[SEEDS], atol=1e-5, rtol=0)
+        full, _ = _full(rec, g)
+        emb, _ = Sampled(rec, g, [-1, -1, -1], backend="pyg")(SEEDS)
+    torch.testing.assert_close(emb, full[SEEDS], atol=1e-5, rtol=0)
 
 
 # --------------------------------------------------------------------------- configuration
@@ -164,10 +186,13 @@ def _step_for(g, **settings):
     for section, values in settings.items():
         for key, value in values.items():
             setattr(getattr(config, section), key, value)
+    from kgrec.experiment import check_experiment
+
+    check_experiment(config)
     torch.manual_seed(0)
-    rec = build_model(config.model, g)
+    rec = build_model(config, g)
     sets = SplitSets.from_split(_tiny_split(), g.num_users, g.num_items, "cpu")
-    return make_step_loss(rec, g, sets, config, torch.Generator().manual_seed(0))
+    return make_step(rec, rec, g, sets, config, torch.Generator().manual_seed(0))
 
 
 def _tiny_split():
@@ -183,7 +208,7 @@ def _tiny_split():
     "settings,match",
     [
         ({"train": {"sampler": "neighbor", "fanouts": [5, 5, 5]}}, "one fanout per layer"),
-        ({"train": {"sampler": "neighbor", "fanouts": [5, 5]}, "model": {"encoder": "rgcn"}}, "lightgcn"),
+        ({"train": {"sampler": "neighbor", "fanouts": [5, 5]}, "model": {"encoder": "relational"}}, "lightgcn"),
         ({"train": {"sampler": "neighbor", "fanouts": [5, 5]}, "model": {"edge_dropout": 0.1}}, "edge_dropout"),
         ({"train": {"sampler": "everything"}}, "train.sampler"),
     ],
@@ -194,14 +219,36 @@ def test_settings_the_mini_batch_path_cannot_honour(settings, match):
 
 
 @pytest.mark.parametrize("loss", ["bpr", "softmax"])
-def test_a_neighbor_step_gives_a_finite_loss_with_gradients(loss):
+@pytest.mark.parametrize("contrast", [0.0, 0.1])
+def test_a_neighbor_step_gives_every_term_with_gradients(loss, contrast):
     g = _tiny_graph()
     g.kg_edge_index = torch.tensor([[4, 5, 6], [9, 9, 10]])
     g.kg_edge_type = torch.tensor([1, 1, 1])
-    step = _step_for(g, train={"sampler": "neighbor", "fanouts": [2, 2], "loss": loss, "num_negatives": 3, "kg_batch_size": 4})
-    loss_value = step(torch.tensor([0, 1, 2]), torch.tensor([0, 1, 2]))
-    assert torch.isfinite(loss_value)
-    loss_value.backward()
+    train = {"sampler": "neighbor", "fanouts": [2, 2], "loss": loss, "num_negatives": 3, "kg_batch_size": 4, "contrast_weight": contrast}
+    step = _step_for(g, train=train)
+    assert isinstance(step, SampledStep)
+    terms = step(torch.tensor([0, 1, 2]), torch.tensor([0, 1, 2]))
+    expected = {"cf", "reg", "kg"} | ({"contrast"} if contrast else set())
+    assert set(terms) == expected  # train.contrast_weight is honoured on the sampled path too
+    total = sum(terms.values())
+    assert torch.isfinite(total)
+    total.backward()
+
+
+def test_sampled_and_full_steps_give_the_same_terms_when_nothing_is_left_out():
+    """One loss for both paths: with fanouts that cover every degree the terms are equal."""
+    g = _tiny_graph()
+    g.kg_edge_index = torch.tensor([[4, 5, 6], [9, 9, 10]])
+    g.kg_edge_type = torch.tensor([1, 1, 1])
+    common = {"loss": "bpr", "num_negatives": 3, "kg_batch_size": 4, "contrast_weight": 0.1}
+    full = _step_for(g, train={**common, "sampler": "full"}, model={"layers": 2})
+    sampled = _step_for(g, train={**common, "sampler": "neighbor", "fanouts": [-1, -1]}, model={"layers": 2})
+    sampled.model.load_state_dict(full.model.state_dict())
+    users, items = torch.tensor([0, 1, 2, 3]), torch.tensor([0, 1, 2, 4])
+    a, b = full(users, items), sampled(users, items)
+    assert set(a) == set(b) == {"cf", "reg", "kg", "contrast"}
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], atol=1e-5, rtol=0)
 
 
 # --------------------------------------------------------------------------- the demo graph
@@ -214,7 +261,6 @@ def demo_graph(tmp_path_factory):
 
 def _demo_config(**train) -> ExperimentConfig:
     config = ExperimentConfig()
-    config.text.enabled = False
     config.model.use_text = False
     config.model.dim, config.model.layers = 32, 2
     config.train.device = "cpu"
@@ -230,13 +276,13 @@ def test_demo_embeddings_equal_full_propagation_with_full_fanouts(demo_graph):
     kg = load_graph(demo_graph)
     model, g = prepare_model(kg, config, split_for(kg, config, log=lambda *_: None), torch.device("cpu"))
     with torch.no_grad():
-        full, _ = model(g)
-        encode = SampledLightGCN(model, g, [-1, -1], backend="torch")
+        full, _ = _full(model, g)
+        encode = Sampled(model, g, [-1, -1])
         widest = int((encode.sampler.rowptr[1:] - encode.sampler.rowptr[:-1]).max())
         seeds = torch.randint(g.num_nodes, (200,), generator=torch.Generator().manual_seed(0))
         for fanouts in ([-1, -1], [widest, widest]):
-            emb, _, index = SampledLightGCN(model, g, fanouts, backend="torch")(seeds, torch.Generator().manual_seed(0))
-            torch.testing.assert_close(emb[index], full[seeds], atol=1e-5, rtol=0)
+            emb, _ = Sampled(model, g, fanouts)(seeds, torch.Generator().manual_seed(0))
+            torch.testing.assert_close(emb, full[seeds], atol=1e-5, rtol=0)
 
 
 def test_demo_training_over_sampled_neighbourhoods_learns(demo_graph, tmp_path):
@@ -246,7 +292,7 @@ def test_demo_training_over_sampled_neighbourhoods_learns(demo_graph, tmp_path):
     seed_everything(config.train.seed)
     untrained, g = prepare_model(kg, config, split, torch.device("cpu"))
     sets = SplitSets.from_split(split, g.num_users, g.num_items, "cpu")
-    before = evaluate_sets(untrained, g, sets.valid, sets.train, config.eval.ks, config.eval.batch_size)["ndcg@20"]
+    before = sets.evaluate(untrained, untrained.infer(g), "valid", config.eval.ks, config.eval.batch_size)["ndcg@20"]
 
     results = train_run(demo_graph, config, tmp_path / "run", progress=False, log=lambda *_: None)
     after = results["valid"]["ndcg@20"]
@@ -265,18 +311,6 @@ def test_demo_mini_batch_runs_are_reproducible_by_seed(demo_graph, tmp_path):
     a = train_run(demo_graph, config, tmp_path / "a", progress=False, log=lambda *_: None)
     b = train_run(demo_graph, config, tmp_path / "b", progress=False, log=lambda *_: None)
     assert a["valid"] == b["valid"] and a["test"] == b["test"]
-
-
-def test_refused_under_several_processes():
-    """DDP all-reduces only around its own forward, which the neighbour step never calls."""
-    g = _tiny_graph()
-    config = ExperimentConfig()
-    config.model.dim, config.model.layers = 8, 2
-    config.train.sampler, config.train.fanouts = "neighbor", [2, 2]
-    replica = object.__new__(torch.nn.parallel.DistributedDataParallel)  # enough for isinstance
-    sets = SplitSets.from_split(_tiny_split(), g.num_users, g.num_items, "cpu")
-    with pytest.raises(KgrecError, match="several processes"):
-        make_step_loss(replica, g, sets, config, torch.Generator())
 
 
 def test_demo_mini_batch_run_resumes_to_the_same_metrics(demo_graph, tmp_path, monkeypatch):

@@ -22,7 +22,7 @@ def setup(tmp_path_factory, click_graph):
     clicks = [(u, (i + 7 * (u % 5)) % 120, 0) for u in range(150) for i in rng.choice(120, size=12, replace=False)]
     click_graph(root / "g", clicks, num_items=120, genres=6, relation="http://x/g")
     (root / "exp.toml").write_text(
-        f"[text]\nenabled = false\n[model]\nuse_text = false\ndim = 32\nlayers = 2\n"
+        f"[model]\nuse_text = false\ndim = 32\nlayers = 2\n"
         f"[train]\nepochs = {EPOCHS}\nbatch_size = 128\nlr = 0.005\npatience = 1000\nseed = 7\n"
     )
     return root

@@ -7,10 +7,10 @@ import math
 import pytest
 import torch
 
-from kgrec.config import ModelConfig
+from kgrec.config import ExperimentConfig, ModelConfig
 from kgrec.models.graph_tensors import GraphTensors
-from kgrec.models.recommender import build_model
-from kgrec.train.losses import bpr_loss, kg_link_loss, l2_regularisation, sampled_softmax_loss, structural_contrast_loss
+from kgrec.models.registry import build_model
+from kgrec.models.losses import bpr_loss, kg_link_loss, l2_regularisation, sampled_softmax_loss, structural_contrast_loss
 
 
 def _neg_log_sigmoid(x: float) -> float:
@@ -96,13 +96,13 @@ def _tiny_graph() -> GraphTensors:
 @pytest.mark.parametrize("num_neg", [None, 3])
 def test_kg_link_loss_is_bpr_over_distmult(num_neg):
     g = _tiny_graph()
-    model = build_model(ModelConfig(dim=4, use_text=False), g)
+    model = build_model(ExperimentConfig(model=ModelConfig(dim=4, use_text=False)), g)
     with torch.no_grad():
         model.relation_embedding.weight.normal_()
     emb = torch.randn(g.num_nodes, 4, requires_grad=True)
     heads, rels, tails = torch.tensor([2, 3]), torch.tensor([2, 2]), torch.tensor([4, 5])
     neg = torch.tensor([5, 4]) if num_neg is None else torch.tensor([[5, 4, 5], [4, 4, 5]])
-    loss = kg_link_loss(model, emb, heads, rels, tails, neg)
+    loss = kg_link_loss(model.kg_score, lambda nodes: emb[nodes], heads, rels, tails, neg)
     r = model.relation_embedding.weight[rels]
     pos_s = (emb[heads] * r * emb[tails]).sum(-1)
     if num_neg is None:

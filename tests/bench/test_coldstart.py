@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from kgrec.coldstart.protocol import choose_cold_items, drop_items, run_cold_start
+from kgrec.bench.coldstart import choose_cold_items, drop_items, run_cold_start
 from kgrec.config import ExperimentConfig, ModelConfig, TrainConfig
 from kgrec.errors import KgrecError
 from kgrec.graph.build import build_graph
 from kgrec.graph.store import load_graph, save_graph
 
+
+@pytest.fixture(scope="module")
+def tiny_helper():
+    """The shared tiny-run builder (tests/coldstart/tiny_run.py)."""
+    path = Path(__file__).resolve().parents[1] / "coldstart" / "tiny_run.py"
+    spec = importlib.util.spec_from_file_location("kgrec_tests_tiny_run", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +68,6 @@ def test_protocol_end_to_end(tiny_kg, tiny_helper, tmp_path):
         model=ModelConfig(dim=16, layers=2, use_text=False),
         train=TrainConfig(epochs=6, batch_size=64, lr=0.02, patience=6, device="cpu"),
     )
-    config.text.enabled = False
     enc = tiny_helper.HashingEncoder()
     result = run_cold_start(tmp_path / "graph", config, tmp_path / "work", fraction=0.25, seed=3, encoder=enc, progress=False, log=lambda *_: None)
     table = result.table

@@ -1,18 +1,18 @@
-"""The Python API (kgrec.api) and the analysis subcommands, on tiny runs made in tmp_path."""
+"""The trained-run object (kgrec.runs.Run, kgrec.load_run) and the analysis subcommands, on tiny runs."""
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 from pathlib import Path
 
 import pytest
 import torch
 
-from kgrec.api import Run, load_run
+from kgrec.cli.main import main
 from kgrec.errors import KgrecError
+from kgrec.runs import Run, load_run
 
-_spec = importlib.util.spec_from_file_location("kgrec_tests_tiny_run", Path(__file__).parent / "coldstart" / "tiny_run.py")
+_spec = importlib.util.spec_from_file_location("kgrec_tests_tiny_run", Path(__file__).parents[1] / "coldstart" / "tiny_run.py")
 tiny = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(tiny)
 
@@ -26,18 +26,25 @@ def trained(tmp_path_factory):
     return tiny.train_tiny(tmp_path_factory.mktemp("api-run"))
 
 
-def test_recommend_matches_the_trained_run(trained):
-    run = Run(trained, added_items=False)
-    ours = run.recommend(["u0", "u5"], k=4)
-    theirs = trained.recommend(["u0", "u5"], k=4)
-    assert ours[["user", "item", "rank"]].equals(theirs[["user", "item", "rank"]])
-    assert ours["score"].to_numpy() == pytest.approx(theirs["score"].to_numpy(), abs=1e-5)
+def test_recommend_ranks_by_the_full_scores_without_seen_items(trained):
+    run = trained.without_added_items()
+    recs = run.recommend(["u0", "u5"], k=4)
+    assert list(recs.columns) == ["user", "item", "rank", "score"] and len(recs) == 8
+    seen = run.sets().seen_at_test()
+    for user in ("u0", "u5"):
+        node = run.kg.user_index[user]
+        scores = run.full_scores(torch.tensor([node]))[0].clone()
+        scores[seen.row(node)] = -float("inf")
+        best = torch.topk(scores, 4).indices.tolist()
+        mine = recs[recs["user"] == user]
+        assert mine["item"].tolist() == [run.item_ids[i] for i in best]
+        assert mine["score"].to_numpy() == pytest.approx(scores[best].numpy(), abs=1e-5)
     with pytest.raises(KgrecError, match="unknown user"):
         run.recommend(["nobody"])
 
 
 def test_explain_similar_bundles(trained):
-    run = Run(trained, added_items=False)
+    run = trained.without_added_items()
     exps = run.explain("u0", k=2, paths=2)
     assert [e.rank for e in exps] == [1, 2] and all(e.paths for e in exps)
     sim = run.similar("m0", k=3)
@@ -50,7 +57,7 @@ def test_explain_similar_bundles(trained):
 
 
 def test_cold_users_from_items_and_text(trained):
-    run = Run(trained, added_items=False)
+    run = trained.without_added_items()
     recs = run.recommend_for_items(["m1", "m3"], k=3)
     assert not {"m1", "m3"} & set(recs["item"]) and all(int(i[1:]) % 2 == 1 for i in recs["item"])
     by_text = run.recommend_for_text("a drama film", k=3, encoder=tiny.HashingEncoder())
@@ -61,7 +68,7 @@ def test_cold_users_from_items_and_text(trained):
 
 def test_added_items_are_recommended_saved_and_reloaded(trained, tmp_path):
     (tmp_path / "new.ttl").write_text(NEW)
-    run = Run(trained, added_items=False)
+    run = trained.without_added_items()
     cold = run.add_items([tmp_path / "new.ttl"], save=True, encoder=tiny.HashingEncoder())
     assert cold.ids == ["n1"] and run.item_ids[-1] == "n1"
     recs = run.recommend(None, k=20)
@@ -72,7 +79,8 @@ def test_added_items_are_recommended_saved_and_reloaded(trained, tmp_path):
     assert run.similar("n1", k=1)["item"].iloc[0] in {f"m{i}" for i in range(0, 16, 2)}
     assert run.explain("u0", item="n1", paths=1)[0].paths[0].kind == "knowledge"
     assert (trained.run_dir / "added_items" / "items.csv").is_file()
-    again = Run(trained)  # what load_run does: the saved items come back, same embeddings
+    # what load_run does with the saved items: they come back, with the same embeddings
+    again = Run(trained.config, trained.kg, trained.split, trained.model, trained.trained_graph, trained.device, trained.run_dir)
     assert again.item_ids == run.item_ids
     assert torch.allclose(again.item_embeddings(), run.item_embeddings(), atol=1e-5)
     with pytest.raises(KgrecError, match="already in the run"):
@@ -91,17 +99,15 @@ def disk_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("disk")
     save_graph(build_graph(tiny.tiny_tables(), name="tiny"), folder / "graph")
     config = ExperimentConfig(model=ModelConfig(dim=16, layers=2, use_text=False), train=TrainConfig(epochs=5, batch_size=64, lr=0.02, device="cpu"))
-    config.text.enabled = False
     train_run(folder / "graph", config, folder / "run", progress=False, log=lambda *_: None)
     return folder / "run"
 
 
 def _cli(argv: list[str]) -> int:
-    from kgrec.cli_analysis import register
+    """The ``kgrec`` command, errors raised (as the console script would report them)."""
+    from kgrec.cli.main import build_parser
 
-    parser = argparse.ArgumentParser(prog="kgrec")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     return args.func(args)
 
 
@@ -126,3 +132,40 @@ def test_cli_add_items_then_load_run_sees_them(disk_run, capsys, tmp_path):
     run = load_run(disk_run, device="cpu")
     assert "n1" in run.item_ids and "n1" in set(run.recommend(["u0"], k=20)["item"])
     assert "n1" not in load_run(disk_run, device="cpu", added_items=False).item_ids
+
+
+def test_added_items_reach_recommend_export_and_sparql(disk_run, capsys, tmp_path):
+    """Every door into the run sees an added item, ranked by the same scores (issue 12)."""
+    import shutil
+
+    import networkx as nx
+    import pandas as pd
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(disk_run, run_dir)
+    shutil.rmtree(run_dir / "added_items", ignore_errors=True)
+    (tmp_path / "new.ttl").write_text(NEW)
+    assert _cli(["add-items", "--run", str(run_dir), "--rdf", str(tmp_path / "new.ttl"), "--device", "cpu"]) == 0
+    capsys.readouterr()
+
+    recs_csv = tmp_path / "recs.csv"
+    assert _cli(["recommend", "--run", str(run_dir), "--users", "u0", "--k", "20", "--out", str(recs_csv), "--device", "cpu"]) == 0
+    cli_recs = pd.read_csv(recs_csv, dtype={"user": str, "item": str})
+    assert "n1" in set(cli_recs["item"])
+    api_recs = load_run(run_dir, device="cpu").recommend(["u0"], k=20)
+    assert list(cli_recs["item"]) == list(api_recs["item"])
+    assert cli_recs["score"].to_numpy() == pytest.approx(api_recs["score"].to_numpy(), abs=1e-5)
+
+    from kgrec.runs import read_run_meta
+
+    graph_dir = read_run_meta(run_dir)["graph"]
+    out = tmp_path / "g.graphml"
+    assert _cli(["export", "--graph", str(graph_dir), "--run", str(run_dir), "--k", "20", "--out", str(out), "--device", "cpu"]) == 0
+    g = nx.read_graphml(out)
+    added = [n for n, d in g.nodes(data=True) if "n1" in str(n) or d.get("label") == "New comedy"]
+    assert added, "the exported graph has no node for the added item"
+    assert any(v in added for _, v, d in g.edges(data=True) if "recommend" in str(d.get("type", d.get("relation", ""))))
+
+    query = "SELECT ?i WHERE { ?u kgrec:recommended ?i }"
+    assert _cli(["sparql", "--graph", str(graph_dir), "--run", str(run_dir), "--k", "20", "--device", "cpu", query]) == 0
+    assert "n1" in capsys.readouterr().out
