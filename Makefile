@@ -24,7 +24,7 @@ demo: install
 
 ## The test suite.
 test: install
-	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q --durations=20
 
 ## MovieLens-100K with its Freebase KG (fetched from the RecBole 1.2.1 wheel into data/cache).
 ml-100k: install

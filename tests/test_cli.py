@@ -79,6 +79,7 @@ def test_evaluate_reproduces_training_test_metrics(trained_run, capsys):
         assert metrics[k] == pytest.approx(v, abs=1e-6), k
 
 
+@pytest.mark.slow
 def test_recommendations_agree_with_the_independent_scorer(trained_run):
     run = trained_run / "run"
     recs_path = trained_run / "recs.csv"
@@ -109,6 +110,7 @@ def test_unknown_user_is_a_clean_error(trained_run, capsys):
     assert "unknown user id(s): nobody" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_errors_have_no_traceback(tmp_path):
     bad = tmp_path / "log.csv"
     bad.write_text("user,item\n")

@@ -45,7 +45,7 @@ def check_settings(kind: str, l2: float, num_items: int | None = None) -> None:
     """Raise a :class:`KgrecError` naming the ``model.item_item*`` key that is wrong: an unknown
     kind, an L2 that is not positive or (with ``num_items``) a catalogue over :data:`MAX_ITEMS`."""
     if kind.lower() not in KINDS:
-        raise KgrecError(f"unknown model.item_item {kind!r} (none or ease)")
+        raise KgrecError(f"model.item_item = {kind!r} is not one of: {', '.join(KINDS)}")
     if not l2 > 0:
         raise KgrecError(f"model.item_item_l2 must be positive, got {l2}")
     if kind.lower() != "none" and num_items is not None and num_items > MAX_ITEMS:

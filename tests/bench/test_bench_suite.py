@@ -37,6 +37,7 @@ def suite_file(tmp_path, click_graph):
     return tmp_path / "suite.toml"
 
 
+@pytest.mark.slow
 def test_suite_runs_and_reports(suite_file, tmp_path):
     suite = load_suite(suite_file)
     assert [m.name for m in suite.models] == ["Popularity", "GNN no KG"]
@@ -60,6 +61,7 @@ def test_suite_runs_and_reports(suite_file, tmp_path):
     assert (out / "runs" / "toy" / "gnn-no-kg" / "seed-1" / "results.json").stat().st_mtime_ns == stamp
 
 
+@pytest.mark.slow
 def test_a_run_whose_configuration_changed_is_run_again(suite_file, tmp_path):
     suite = load_suite(suite_file)
     out = run_suite(suite, tmp_path / "results", only=["GNN no KG"], log=lambda *a: None)
@@ -100,6 +102,7 @@ def test_bad_suites(tmp_path):
         load_suite(tmp_path / "c.toml")
 
 
+@pytest.mark.slow
 def test_parallel_jobs_give_the_same_metrics_as_one_at_a_time(suite_file, tmp_path):
     suite = load_suite(suite_file)
     serial = run_suite(suite, tmp_path / "serial", log=lambda *a: None)

@@ -16,6 +16,8 @@ from kgrec.cli.bench import cmd_bench, cmd_bench_speed
 from kgrec.cli.main import build_parser, main
 from kgrec.errors import KgrecError
 
+pytestmark = pytest.mark.slow  # starts processes or trains for real
+
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_SPEC = ROOT / "graphs" / "demo.toml"
 

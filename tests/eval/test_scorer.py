@@ -69,6 +69,7 @@ def test_bad_rank_is_reported(tmp_path, capsys):
     assert code == 2 and "same rank twice" in err
 
 
+@pytest.mark.slow
 def test_command_line(tmp_path):
     (tmp_path / "recs.csv").write_text("user,item,rank,score\nu,i,1,2.0\n")
     (tmp_path / "test.csv").write_text("user,item\nu,i\n")

@@ -89,6 +89,7 @@ def test_expats_own_amplification_guard_is_reported_as_a_refusal(ws):
     refuse_quickly(path, "RDF/XML refused: .*amplification")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["laughs", "quadratic"])
 def test_memory_and_time_of_a_refusal_in_a_fresh_process(ws, kind):
     """Peak memory of a whole process that parses a bomb: what a user's machine would see."""

@@ -94,13 +94,13 @@ def test_build_item_item_names():
     history, _ = random_history()
     assert build_item_item("none", history, 1.0) is None
     assert isinstance(build_item_item("EASE", history, 1.0), ItemItemView)
-    with pytest.raises(KgrecError, match="unknown model.item_item 'slim'"):
+    with pytest.raises(KgrecError, match="model.item_item = 'slim' is not one of: none, ease"):
         build_item_item("slim", history, 1.0)
 
 
 def test_config_names_a_bad_view():
     g = make_graph(with_features=False)
-    with pytest.raises(KgrecError, match="unknown model.item_item 'slim'"):
+    with pytest.raises(KgrecError, match="model.item_item = 'slim' is not one of: none, ease"):
         build_model(ExperimentConfig(model=ModelConfig(item_item="slim", use_text=False)), g)
     with pytest.raises(KgrecError, match="item_item_l2 must be positive"):
         build_model(ExperimentConfig(model=ModelConfig(item_item="ease", item_item_l2=0.0, use_text=False)), g)

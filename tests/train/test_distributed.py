@@ -27,6 +27,8 @@ from kgrec.train.distributed import World, torchrun_env
 from kgrec.train.step import make_step
 from kgrec.train.view import target_pairs
 
+pytestmark = pytest.mark.slow  # starts processes or trains for real
+
 EPOCHS, STOP_AT = 5, 3
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
 

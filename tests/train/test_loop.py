@@ -36,6 +36,7 @@ def small_config(**train) -> ExperimentConfig:
     return cfg
 
 
+@pytest.mark.slow
 def test_same_seed_same_metrics_on_cpu(graph_dir, tmp_path):
     a = train_run(graph_dir, small_config(), tmp_path / "a", progress=False, log=lambda *_: None)
     b = train_run(graph_dir, small_config(), tmp_path / "b", progress=False, log=lambda *_: None)
@@ -62,6 +63,7 @@ def test_early_stopping(graph_dir, tmp_path):
     assert res["epochs_run"] < 50
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("loss", ["bpr", "softmax"])
 def test_losses_learn_something(graph_dir, tmp_path, loss):
     cfg = small_config(loss=loss, num_negatives=8 if loss == "softmax" else 1, epochs=15)
@@ -71,6 +73,7 @@ def test_losses_learn_something(graph_dir, tmp_path, loss):
     assert res["valid"]["recall@10"] > 0.5
 
 
+@pytest.mark.slow
 def test_neighbour_contrast_learns_and_is_reproducible(graph_dir, tmp_path):
     cfg = small_config(loss="softmax", num_negatives=8, temperature=1.0, epochs=12, contrast_weight=0.05)
     quiet = dict(progress=False, log=lambda *_: None)

@@ -285,6 +285,7 @@ def test_demo_embeddings_equal_full_propagation_with_full_fanouts(demo_graph):
             torch.testing.assert_close(emb, full[seeds], atol=1e-5, rtol=0)
 
 
+@pytest.mark.slow
 def test_demo_training_over_sampled_neighbourhoods_learns(demo_graph, tmp_path):
     config = _demo_config()
     kg = load_graph(demo_graph)
@@ -305,6 +306,7 @@ def test_demo_training_over_sampled_neighbourhoods_learns(demo_graph, tmp_path):
     assert run.evaluate("test")["ndcg@20"] == pytest.approx(results["test"]["ndcg@20"], abs=1e-6)
 
 
+@pytest.mark.slow
 def test_demo_mini_batch_runs_are_reproducible_by_seed(demo_graph, tmp_path):
     config = _demo_config(epochs=2, loss="softmax", num_negatives=64)
     config.model.normalize = True
@@ -313,6 +315,7 @@ def test_demo_mini_batch_runs_are_reproducible_by_seed(demo_graph, tmp_path):
     assert a["valid"] == b["valid"] and a["test"] == b["test"]
 
 
+@pytest.mark.slow
 def test_demo_mini_batch_run_resumes_to_the_same_metrics(demo_graph, tmp_path, monkeypatch):
     """The sampler draws from the checkpointed generator, so an interrupted run resumes exactly."""
     import kgrec.train.loop as loop

@@ -12,6 +12,8 @@ import time
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.slow  # starts processes or trains for real
+
 EPOCHS = 40
 
 
