@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -82,3 +84,20 @@ def save_click_graph(folder, clicks, num_items: int, genres: int, relation: str 
 def click_graph():
     """:func:`save_click_graph`, for the tests that build a graph of their own."""
     return save_click_graph
+
+
+def _load_tiny_run():
+    """tests/tiny_run.py (a tiny trained run with text features, and a fake text encoder).
+
+    Loaded by path: under ``--import-mode=importlib`` the test folders are not packages.
+    """
+    spec = importlib.util.spec_from_file_location("kgrec_tests_tiny_run", Path(__file__).resolve().parent / "tiny_run.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def tiny_helper():
+    """The tiny_run module itself: ``tiny_tables()``, ``train_tiny(folder)``, ``HashingEncoder``."""
+    return _load_tiny_run()

@@ -10,6 +10,7 @@ import argparse
 import re
 from pathlib import Path
 
+from kgrec.cli.runs import print_notes, print_recommendations
 from kgrec.errors import KgrecError
 
 
@@ -72,15 +73,8 @@ def cmd_add_items(args) -> int:
     for item in cold.ids[: args.show]:
         _print_items(run.similar(item, k=5), f"{item} {run.item_label(item) or ''}: closest trained items")
     if args.users:
-        recs = run.recommend(_ids(args.users), k=args.k)
-        new = set(cold.ids)
-        for user, rows in recs.groupby("user", sort=False):
-            print(f"user {user}:")
-            for r in rows.itertuples():
-                mark = "  <- new" if r.item in new else ""
-                print(f"  {r.rank:>3}. {r.item}  {run.item_label(r.item) or ''}  ({r.score:.3f}){mark}")
-    for note in run.view_notes():
-        print(f"note: {note}")
+        print_recommendations(run, run.recommend(_ids(args.users), k=args.k), set(cold.ids), "new")
+    print_notes(run)
     return 0
 
 

@@ -22,6 +22,15 @@ def format_metrics(metrics: dict, title: str) -> str:
     return "\n".join(lines)
 
 
+def print_recommendations(run, recs, marked: set[str], mark: str) -> None:
+    """Each user's list, one item a line (rank, id, label, score), items in ``marked`` flagged."""
+    for user, rows in recs.groupby("user", sort=False):
+        print(f"user {user}:")
+        for r in rows.itertuples():
+            flag = f"  <- {mark}" if r.item in marked else ""
+            print(f"  {r.rank:>3}. {r.item}  {run.item_label(r.item) or ''}  ({r.score:.3f}){flag}")
+
+
 def print_notes(run) -> None:
     """What a run's ranking cannot do for its added items, said where they are ranked."""
     for note in run.view_notes():
@@ -102,12 +111,7 @@ def cmd_recommend(args) -> int:
         run.write_recommendations(recs, Path(args.out))
         print(f"{len(recs):,} recommendations for {recs['user'].nunique():,} users written to {args.out}")
     show = recs if args.out is None else recs[recs["user"].isin(recs["user"].unique()[: args.show])]
-    added = set(run.added_item_ids)
-    for user, rows in show.groupby("user", sort=False):
-        print(f"user {user}:")
-        for r in rows.itertuples():
-            mark = "  <- added" if r.item in added else ""
-            print(f"  {r.rank:>3}. {r.item}  {run.item_label(r.item) or ''}  ({r.score:.3f}){mark}")
+    print_recommendations(run, show, set(run.added_item_ids), "added")
     print_notes(run)
     return 0
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -14,16 +13,6 @@ from kgrec.config import ExperimentConfig, ModelConfig, TrainConfig
 from kgrec.errors import KgrecError
 from kgrec.graph.build import build_graph
 from kgrec.graph.store import load_graph, save_graph
-
-
-@pytest.fixture(scope="module")
-def tiny_helper():
-    """The shared tiny-run builder (tests/coldstart/tiny_run.py)."""
-    path = Path(__file__).resolve().parents[1] / "coldstart" / "tiny_run.py"
-    spec = importlib.util.spec_from_file_location("kgrec_tests_tiny_run", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 import torch
 
@@ -12,9 +9,6 @@ from kgrec.cli.main import main
 from kgrec.errors import KgrecError
 from kgrec.runs import Run, load_run
 
-_spec = importlib.util.spec_from_file_location("kgrec_tests_tiny_run", Path(__file__).parents[1] / "coldstart" / "tiny_run.py")
-tiny = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(tiny)
 
 NEW = """<http://example.org/item/n1> <http://www.w3.org/2000/01/rdf-schema#label> "New comedy" ;
     <http://schema.org/description> "A comedy film." ; <http://schema.org/genre> <http://example.org/genre/comedy> .
@@ -22,8 +16,8 @@ NEW = """<http://example.org/item/n1> <http://www.w3.org/2000/01/rdf-schema#labe
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    return tiny.train_tiny(tmp_path_factory.mktemp("api-run"))
+def trained(tmp_path_factory, tiny_helper):
+    return tiny_helper.train_tiny(tmp_path_factory.mktemp("api-run"))
 
 
 def test_recommend_ranks_by_the_full_scores_without_seen_items(trained):
@@ -56,20 +50,20 @@ def test_explain_similar_bundles(trained):
         run.similar("zzz")
 
 
-def test_cold_users_from_items_and_text(trained):
+def test_cold_users_from_items_and_text(trained, tiny_helper):
     run = trained.without_added_items()
     recs = run.recommend_for_items(["m1", "m3"], k=3)
     assert not {"m1", "m3"} & set(recs["item"]) and all(int(i[1:]) % 2 == 1 for i in recs["item"])
-    by_text = run.recommend_for_text("a drama film", k=3, encoder=tiny.HashingEncoder())
+    by_text = run.recommend_for_text("a drama film", k=3, encoder=tiny_helper.HashingEncoder())
     assert len(by_text) == 3 and all(int(i[1:]) % 2 == 1 for i in by_text["item"])
     with pytest.raises(KgrecError, match="empty"):
-        run.recommend_for_text("  ", encoder=tiny.HashingEncoder())
+        run.recommend_for_text("  ", encoder=tiny_helper.HashingEncoder())
 
 
-def test_added_items_are_recommended_saved_and_reloaded(trained, tmp_path):
+def test_added_items_are_recommended_saved_and_reloaded(trained, tmp_path, tiny_helper):
     (tmp_path / "new.ttl").write_text(NEW)
     run = trained.without_added_items()
-    cold = run.add_items([tmp_path / "new.ttl"], save=True, encoder=tiny.HashingEncoder())
+    cold = run.add_items([tmp_path / "new.ttl"], save=True, encoder=tiny_helper.HashingEncoder())
     assert cold.ids == ["n1"] and run.item_ids[-1] == "n1"
     recs = run.recommend(None, k=20)
     comedy_fans = recs[recs["user"].isin([f"u{u}" for u in range(0, 24, 2)]) & (recs["item"] == "n1")]
@@ -84,12 +78,12 @@ def test_added_items_are_recommended_saved_and_reloaded(trained, tmp_path):
     assert again.item_ids == run.item_ids
     assert torch.allclose(again.item_embeddings(), run.item_embeddings(), atol=1e-5)
     with pytest.raises(KgrecError, match="already in the run"):
-        again.add_items([tmp_path / "new.ttl"], items=["n1"], encoder=tiny.HashingEncoder())
+        again.add_items([tmp_path / "new.ttl"], items=["n1"], encoder=tiny_helper.HashingEncoder())
 
 
 # --------------------------------------------------------------------------- on disk, via the CLI
 @pytest.fixture(scope="module")
-def disk_run(tmp_path_factory):
+def disk_run(tmp_path_factory, tiny_helper):
     """A run folder trained by kgrec.runs.train_run, text features off (no text model needed)."""
     from kgrec.config import ExperimentConfig, ModelConfig, TrainConfig
     from kgrec.graph.build import build_graph
@@ -97,7 +91,7 @@ def disk_run(tmp_path_factory):
     from kgrec.runs import train_run
 
     folder = tmp_path_factory.mktemp("disk")
-    save_graph(build_graph(tiny.tiny_tables(), name="tiny"), folder / "graph")
+    save_graph(build_graph(tiny_helper.tiny_tables(), name="tiny"), folder / "graph")
     config = ExperimentConfig(model=ModelConfig(dim=16, layers=2, use_text=False), train=TrainConfig(epochs=5, batch_size=64, lr=0.02, device="cpu"))
     train_run(folder / "graph", config, folder / "run", progress=False, log=lambda *_: None)
     return folder / "run"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -17,17 +16,9 @@ from kgrec.models.item_item import ease_weights
 from kgrec.train.view import target_pairs
 
 
-def _tiny():
-    path = Path(__file__).resolve().parents[1] / "coldstart" / "tiny_run.py"
-    spec = importlib.util.spec_from_file_location("kgrec_tests_tiny_run_training", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
-def kg_and_split():
-    kg = build_graph(_tiny().tiny_tables(), name="tiny")
+def kg_and_split(tiny_helper):
+    kg = build_graph(tiny_helper.tiny_tables(), name="tiny")
     return kg, make_split(target_pairs(kg), "random", [0.8, 0.1, 0.1], seed=1)
 
 
