@@ -79,3 +79,28 @@ def test_id_init_zero_and_mean_differ_by_the_mean_item_id(tiny_trained, new_item
     assert torch.allclose(mean.layer0[-3:] - zero.layer0[-3:], expected.expand(3, -1), atol=1e-5)
     with pytest.raises(KgrecError, match="unknown id_init"):
         embed_items(model, g, x0, cold, features, has_text, id_init="random")
+
+
+def test_added_rdf_is_read_with_the_graphs_own_spec(tiny_trained, tmp_path):
+    """The graph's [rdf] settings (kept in its manifest) apply to added RDF: its ignore list
+    drops edges, its description predicates find the text, its item rule matches the items."""
+    import copy
+
+    kg = copy.copy(tiny_trained.kg)
+    kg.manifest = dict(kg.manifest, rdf={
+        "ignore_predicates": ["http://schema.org/director"],
+        "description_predicates": ["http://example.org/blurb"],
+        "item_iri": "http://example.org/film/{id}",
+    })  # fmt: skip
+    path = tmp_path / "new.ttl"
+    path.write_text(
+        "<http://example.org/film/n7> <http://www.w3.org/2000/01/rdf-schema#label> \"Seven\" ;\n"
+        "  <http://example.org/blurb> \"A comedy blurb.\" ;\n"
+        "  <http://schema.org/description> \"not the graph's description predicate\" ;\n"
+        "  <http://schema.org/genre> <http://example.org/genre/comedy> ;\n"
+        "  <http://schema.org/director> <http://example.org/person/p0> .\n"
+    )
+    cold = cold_items_from_rdf([path], kg, tiny_trained.graph, item_ids=["n7"])
+    assert cold.ids == ["n7"]
+    assert cold.texts == ["Seven. A comedy blurb."]
+    assert {r.relation for r in cold.links.itertuples()} == {"item:genre:Genre"}  # director ignored
