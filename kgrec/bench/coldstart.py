@@ -34,13 +34,14 @@ import torch
 from torch_geometric.data import HeteroData
 
 from kgrec.coldstart.items import Encoder, cold_items_from_graph, encode_item_texts
-from kgrec.config import ExperimentConfig
+from kgrec.config import ExperimentConfig, read_experiment
 from kgrec.errors import KgrecError
 from kgrec.eval.metrics import full_ranking_metrics
 from kgrec.graph.container import ITEM, USER, KnowledgeGraph
 from kgrec.graph.store import load_graph, save_graph
 from kgrec.graph.useritem import UserItemSets
-from kgrec.io import write_json
+from kgrec.experiment import check_experiment
+from kgrec.io import is_empty_or_missing, replacing_folder, write_json
 from kgrec.runs import Run, load_run, train_run
 
 
@@ -119,23 +120,52 @@ def run_cold_start(
     encoder: Encoder | None = None,
     progress: bool = True,
     log=print,
+    force: bool = False,
+    resume: bool = False,
 ) -> ColdStartResult:
-    """Run the protocol; the warm graph and run land in ``work_dir`` (a finished run is reused).
+    """Run the protocol; the warm graph and run land in ``work_dir``.
 
-    Writes ``work_dir/cold_start.json`` (the table and details) and returns the result.
+    Writes ``work_dir/cold_start.json`` (the table and details) and returns the result. An
+    existing work folder is refused unless ``resume`` (its finished warm run is reused, when it
+    was trained with this configuration) or ``force`` (the protocol runs again in a staging
+    folder that replaces the old one whole at the end).
     """
     graph_dir, work_dir = Path(graph_dir), Path(work_dir)
+    check_experiment(config)
+    if is_empty_or_missing(work_dir):
+        return _run_cold_start(graph_dir, config, work_dir, fraction, seed, ks, encoder, progress, log)
+    if not ((work_dir / "cold_start.json").is_file() or (work_dir / "run" / "run.json").is_file()):
+        raise KgrecError("exists and is not a kgrec cold-start folder; choose another --out", path=work_dir)
+    if resume and not force:
+        return _run_cold_start(graph_dir, config, work_dir, fraction, seed, ks, encoder, progress, log, reuse=True)
+    if not force:
+        raise KgrecError(
+            "a cold-start work folder is already there; add --resume to reuse its warm run, "
+            "or --force to run the protocol again and replace it",
+            path=work_dir,
+        )
+    with replacing_folder(work_dir) as staging:
+        return _run_cold_start(graph_dir, config, staging, fraction, seed, ks, encoder, progress, log, final=work_dir)
+
+
+def _run_cold_start(
+    graph_dir, config, work_dir, fraction, seed, ks, encoder, progress, log, reuse: bool = False, final: Path | None = None
+) -> ColdStartResult:
+    """The protocol in ``work_dir`` (``final``: where that folder will end up, for the record)."""
     full = load_graph(graph_dir)
     cold_idx = choose_cold_items(full, fraction, seed)
     log(f"cold start: {len(cold_idx)} of {full.num_items} items held out with all their interactions (seed {seed})")
     run_dir = work_dir / "run"
-    if not (run_dir / "results.json").is_file():
-        save_graph(drop_items(full, cold_idx), work_dir / "graph")
-        t0 = time.perf_counter()
-        train_run(work_dir / "graph", config, run_dir, progress=progress, log=log)
-        log(f"warm model trained in {time.perf_counter() - t0:.0f}s")
-    else:
+    if reuse and (run_dir / "results.json").is_file():
+        stored = read_experiment(run_dir / "config.toml", written_by_kgrec=True)
+        if stored != config:
+            raise KgrecError("its warm run was trained with another configuration; use --force to run again", path=work_dir)
         log(f"reusing the warm run in {run_dir}")
+    else:
+        save_graph(drop_items(full, cold_idx), work_dir / "graph", force=True)  # the work folder is ours
+        t0 = time.perf_counter()
+        train_run(work_dir / "graph", config, run_dir, progress=progress, log=log, force=True)
+        log(f"warm model trained in {time.perf_counter() - t0:.0f}s")
     trained = load_run(run_dir, device=config.train.device, added_items=False)
     warm = trained.kg
     if set(warm.nodes[ITEM]["id"]) & set(full.nodes[ITEM]["id"].iloc[cold_idx]):
@@ -178,7 +208,7 @@ def run_cold_start(
     catalogue = pd.DataFrame(rows_all).T
     details = {
         "graph": str(graph_dir),
-        "run": str(run_dir),
+        "run": str((final or work_dir) / "run"),
         "fraction": fraction,
         "seed": seed,
         "cold_items": len(cold_idx),

@@ -46,7 +46,7 @@ def _run_one(kind: str, graph: Path, config, run_dir: Path, threads: int | None)
         return popularity_run(graph, config, run_dir, log=quiet)
     if kind == "ease":
         return ease_run(graph, config, run_dir, log=quiet)
-    return train_run(graph, config, run_dir, progress=False, log=quiet)
+    return train_run(graph, config, run_dir, progress=False, log=quiet, force=True)  # the suite decided: stale or unfinished
 
 
 def _finished(run_dir: Path, config, log) -> bool:

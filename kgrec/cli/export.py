@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+from kgrec.cli.options import add_device, add_k
 from kgrec.errors import KgrecError
 
 
@@ -22,7 +23,7 @@ def _load(args):
     if args.run:
         from kgrec.runs import load_run
 
-        run = load_run(Path(args.run), device=args.device)
+        run = load_run(Path(args.run), device=args.device, graph=Path(args.graph))
         for note in run.view_notes():
             print(f"note: {note}", file=sys.stderr)
     return kg, run
@@ -119,8 +120,8 @@ def register(subparsers) -> None:
     p.add_argument("--user", metavar="ID", help="export only this user's neighbourhood (original user id)")
     p.add_argument("--hops", type=int, default=2, help="radius of the --user neighbourhood (default 2)")
     p.add_argument("--max-nodes", type=int, help="keep at most this many nodes (nearest to --user first, then best connected)")
-    p.add_argument("--k", type=int, default=10, help="with --run, length of each user's top-K list (default 10)")
-    p.add_argument("--device", default="auto", help="with --run, device for the model (auto, cpu, cuda)")
+    add_k(p, 10, "with --run, length of each user's top-K list")
+    add_device(p, what="with --run, device for the model")
     p.set_defaults(func=cmd_export)
 
     p = subparsers.add_parser(
@@ -133,8 +134,8 @@ def register(subparsers) -> None:
     p.add_argument("query", nargs="?", help="the SPARQL query (quote it), or use --query-file")
     p.add_argument("--query-file", metavar="FILE", help="read the query from this file")
     p.add_argument("--run", help="also load a run's recommendations (kgrec:recommended, kgrec:Recommendation)")
-    p.add_argument("--k", type=int, default=10, help="with --run, length of each user's top-K list (default 10)")
+    add_k(p, 10, "with --run, length of each user's top-K list")
     p.add_argument("--out", help="write SELECT results as CSV (CONSTRUCT/DESCRIBE results as Turtle) here")
-    p.add_argument("--max-width", type=int, default=60, help="widest column printed (default 60 characters)")
-    p.add_argument("--device", default="auto", help="with --run, device for the model")
+    p.add_argument("--max-width", type=int, default=60, help="widest column printed, in characters")
+    add_device(p, what="with --run, device for the model")
     p.set_defaults(func=cmd_sparql)

@@ -6,6 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
+from kgrec.cli.options import add_force
 from kgrec.errors import KgrecError
 
 
@@ -57,7 +58,7 @@ def cmd_build(args) -> int:
     from kgrec.ingest import ingest
 
     t0 = time.perf_counter()
-    check_replaceable(Path(args.out))  # before any work: never overwrite a user's folder
+    check_replaceable(Path(args.out), args.force)  # before any work: never overwrite a graph unasked
     if args.recbole or args.kgat:
         from kgrec.ingest import read_kgat, read_recbole
 
@@ -71,7 +72,7 @@ def cmd_build(args) -> int:
         name = spec.name
     kg = build_graph(tables, name=name)
     print(tables.report.format())
-    save_graph(kg, Path(args.out))
+    save_graph(kg, Path(args.out), force=args.force)
     print(kg.summary())
     print(f"graph written to {args.out} in {time.perf_counter() - t0:.1f}s")
     return 0
@@ -125,13 +126,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--kgat", metavar="DIR", help="import a KGAT-layout folder (train.txt, test.txt, kg_final.txt)")
     p.add_argument("--lenient", action="store_true", help="drop bad records (reported) instead of stopping")
     p.add_argument("--out", required=True, help="output folder, e.g. graphs/NAME")
+    add_force(p, "graph folder")
     p.set_defaults(func=cmd_build)
 
     p = sub.add_parser("data", help="public and synthetic data sets", description="Fetch a public data set, or generate one of any size.")
     dsub = p.add_subparsers(dest="data_command", required=True)
     f = dsub.add_parser("fetch", help="fetch a data set into the local cache (e.g. ml-100k)")
     f.add_argument("name", help="the data set: ml-100k (MovieLens-100K with its Freebase KG, from the RecBole wheel)")
-    f.add_argument("--cache", default="data/cache", help="cache folder (default data/cache)")
+    f.add_argument("--cache", default="data/cache", help="cache folder")
     f.add_argument("--force", action="store_true", help="fetch again even when it is cached")
     f.set_defaults(func=cmd_data_fetch)
     f = dsub.add_parser("synth", help="generate a synthetic data set of any size (logs + N-Triples + graph spec)")

@@ -15,6 +15,7 @@ import argparse
 import sys
 
 from kgrec.cli import analysis, bench, export, graph, runs
+from kgrec.cli.options import HelpFormatter
 from kgrec.errors import KgrecError
 from kgrec.version import __version__
 
@@ -33,10 +34,29 @@ class _Parser(argparse.ArgumentParser):
         return super().parse_known_args(args, namespace)
 
 
+class _SubParser(argparse.ArgumentParser):
+    """Every subcommand's parser: options listed with their defaults (:class:`HelpFormatter`)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def add_subparsers(self, **kwargs):
+        kwargs.setdefault("parser_class", _SubParser)
+        return super().add_subparsers(**kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="kgrec", description="Knowledge-graph-centred recommendation with GNNs.")
+    parser = _Parser(
+        prog="kgrec",
+        description="Knowledge-graph-centred recommendation with GNNs. "
+        "The commands in the order of the work: build a graph, train on it, ask the run "
+        "(evaluate, recommend, explain, similar, add-items, new-user), export, benchmark. "
+        "`kgrec COMMAND --help` lists a command's options with their defaults.",
+        formatter_class=HelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"kgrec {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_SubParser, metavar="COMMAND")
     # in the order of the work: build a graph, train on it, use the run, export, benchmark
     for module in (graph, runs, analysis, export, bench):
         module.register(sub)

@@ -7,6 +7,7 @@ import json
 import time
 from pathlib import Path
 
+from kgrec.cli.options import add_device, add_force, add_graph_override, add_k, add_output_format, add_run
 from kgrec.errors import KgrecError
 
 
@@ -44,7 +45,7 @@ def cmd_train(args) -> int:
 
     t0 = time.perf_counter()
     if args.resume:
-        if args.config or args.graph or args.split_dir or args.epochs is not None or args.seed is not None or args.device:
+        if args.config or args.graph or args.split_dir or args.epochs is not None or args.seed is not None or args.device or args.force:
             raise KgrecError("--resume continues a run exactly as it was configured: give only --run")
         results = resume_run(Path(args.run))
         return _print_results(results, args.run, t0)
@@ -60,7 +61,9 @@ def cmd_train(args) -> int:
     except KgrecError as e:  # an override the configuration cannot take: name the option
         given = ", ".join(f"--{k} {v}" for k, v in overrides.items() if v is not None)
         raise KgrecError(f"{e} (with {given})" if given else str(e)) from None
-    results = train_run(Path(args.graph), config, Path(args.run), split_dir=Path(args.split_dir) if args.split_dir else None)
+    results = train_run(
+        Path(args.graph), config, Path(args.run), split_dir=Path(args.split_dir) if args.split_dir else None, force=args.force
+    )
     return _print_results(results, args.run, t0)
 
 
@@ -86,11 +89,19 @@ def _print_results(results: dict, run: str, t0: float) -> int:
 
 
 # --------------------------------------------------------------------------- evaluate / recommend
-def cmd_evaluate(args) -> int:
+def load(args):
+    """The run named by ``--run``, its graph from ``--graph`` where given."""
     from kgrec.runs import load_run
 
-    run = load_run(Path(args.run), device=args.device)
+    return load_run(Path(args.run), device=args.device, graph=getattr(args, "run_graph", None))
+
+
+def cmd_evaluate(args) -> int:
+    run = load(args)
     metrics = run.evaluate(args.set)
+    if args.output_format == "json":  # one JSON document on stdout, nothing else
+        print(json.dumps(metrics, indent=2))
+        return 0
     title = f"{args.set} metrics of {args.run}"
     if run.added_item_ids:
         title += f" (the {len(run.added_item_ids)} item(s) added after training are candidates too)"
@@ -102,16 +113,18 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_recommend(args) -> int:
-    from kgrec.runs import load_run
-
-    run = load_run(Path(args.run), device=args.device)
+    run = load(args)
     users = None if args.users == "all" else [u.strip() for u in args.users.split(",") if u.strip()]
     recs = run.recommend(users, k=args.k)
     if args.out:
         run.write_recommendations(recs, Path(args.out))
         print(f"{len(recs):,} recommendations for {recs['user'].nunique():,} users written to {args.out}")
-    show = recs if args.out is None else recs[recs["user"].isin(recs["user"].unique()[: args.show])]
-    print_recommendations(run, show, set(run.added_item_ids), "added")
+    shown_users = recs["user"].unique()[: args.show]
+    print_recommendations(run, recs[recs["user"].isin(shown_users)], set(run.added_item_ids), "added")
+    hidden = recs["user"].nunique() - len(shown_users)
+    if hidden > 0:
+        where = f"all of them are in {args.out}" if args.out else "write every list with --out FILE.csv, or print more with --show N"
+        print(f"... and {hidden:,} more user(s): {where}")
     print_notes(run)
     return 0
 
@@ -123,7 +136,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "train",
         help="train and evaluate a model on a built graph",
         description="Train a model on a built graph by link-prediction self-supervision, select its "
-        "weights on validation and score the test set once; leaves a run folder.",
+        "weights on validation and score the test set once; leaves a run folder. An existing run "
+        "folder is refused unless --force (replace it whole) or --resume (continue a killed run).",
     )
     p.add_argument("--graph", help="a graph folder written by `kgrec build`")
     p.add_argument("--config", help="experiment config (experiments/NAME.toml); kgrec's defaults otherwise")
@@ -133,8 +147,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split-dir", help="train on a fixed split (a folder with train.csv, valid.csv, test.csv)")
     p.add_argument("--epochs", type=int, help="override train.epochs")
     p.add_argument("--seed", type=int, help="override train.seed")
-    p.add_argument("--device", help="override train.device (auto, cpu, cuda, cuda:N)")
+    add_device(p, default=None, what="override train.device")
     p.add_argument("--resume", action="store_true", help="continue a killed run from its last checkpoint")
+    add_force(p, "run folder")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser(
@@ -143,22 +158,26 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Rank every item of the run's catalogue (items added after training included) "
         "for every user with held-out items; training (and, for test, validation) items masked.",
     )
-    p.add_argument("--run", required=True, help="a run folder written by `kgrec train`")
-    p.add_argument("--set", choices=["test", "valid"], default="test", help="which held-out part (default test)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
-    p.add_argument("--json", action="store_true", help="also print the metrics as JSON")
+    add_run(p)
+    p.add_argument("--set", choices=["test", "valid"], default="test", help="which held-out part")
+    add_output_format(p)
+    p.add_argument("--json", action="store_true", help="also print the metrics as JSON after the table")
+    add_graph_override(p)
+    add_device(p)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser(
         "recommend",
         help="top-K recommendations from a finished run",
         description="Each user's top-K items (training and validation items excluded), ranked as "
-        "`kgrec evaluate` ranks; items added with `kgrec add-items` take part.",
+        "`kgrec evaluate` ranks; items added with `kgrec add-items` take part. Prints the first "
+        "--show users; --out writes every list as CSV.",
     )
-    p.add_argument("--run", required=True, help="a run folder written by `kgrec train`")
-    p.add_argument("--users", default="all", help="'all' or a comma-separated list of user ids (default all)")
-    p.add_argument("--k", type=int, default=20, help="items per user (default 20)")
-    p.add_argument("--out", help="write user,item,rank,score CSV here")
-    p.add_argument("--show", type=int, default=3, help="with --out, how many users to print (default 3)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
+    add_run(p)
+    p.add_argument("--users", default="all", help="'all' or a comma-separated list of user ids")
+    add_k(p, 20, "items per user")
+    p.add_argument("--out", help="write every user's list as user,item,rank,score CSV here")
+    p.add_argument("--show", type=int, default=3, help="how many users' lists to print")
+    add_graph_override(p)
+    add_device(p)
     p.set_defaults(func=cmd_recommend)

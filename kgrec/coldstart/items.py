@@ -75,6 +75,20 @@ class ColdItems:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def keep(self, positions: list[int]) -> "ColdItems":
+        """Only the items at ``positions`` (in that order), their links renumbered."""
+        new_pos = {old: new for new, old in enumerate(positions)}
+        links = self.links[self.links["item"].isin(new_pos)].copy()
+        links["item"] = links["item"].map(new_pos).astype(self.links["item"].dtype)
+
+        def pick(values):
+            return None if values is None else [values[k] for k in positions]
+
+        return dataclasses.replace(
+            self, ids=pick(self.ids), labels=pick(self.labels), texts=pick(self.texts), links=links.reset_index(drop=True),
+            iris=pick(self.iris), descriptions=pick(self.descriptions), report=Counter(self.report),
+        )  # fmt: skip
+
     def edges(self, first_node: int) -> NewEdges:
         """The links as :class:`NewEdges`, new item ``k`` being node ``first_node + k``."""
         items = (self.links["item"].to_numpy() + first_node).tolist()

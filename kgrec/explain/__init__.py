@@ -7,6 +7,6 @@
 """
 
 from kgrec.explain.names import NodeNames
-from kgrec.explain.paths import Explanation, Path, PathFinder, format_explanation, format_path
+from kgrec.explain.paths import Explanation, Path, PathFinder, explanation_record, format_explanation, format_path
 
-__all__ = ["Explanation", "NodeNames", "Path", "PathFinder", "format_explanation", "format_path"]
+__all__ = ["Explanation", "NodeNames", "Path", "PathFinder", "explanation_record", "format_explanation", "format_path"]

@@ -104,6 +104,30 @@ def format_explanation(exp: Explanation, names: NodeNames) -> str:
     return "\n".join(lines)
 
 
+def explanation_record(exp: Explanation, names: NodeNames) -> dict:
+    """An explanation as plain data (``kgrec explain --format json``): ids, types and names."""
+
+    def node(n: int) -> dict:
+        return {"id": names.ids[n], "type": names.kind(n), "name": names.name(n)}
+
+    return {
+        "item": names.ids[exp.item],
+        "name": names.name(exp.item),
+        "rank": exp.rank,
+        "score": float(exp.score),
+        "paths": [
+            {
+                "kind": p.kind,
+                "score": float(p.score),
+                "nodes": [node(n) for n in p.nodes],
+                "relations": list(p.relations),
+                "edge_scores": [float(x) for x in p.edge_scores],
+            }
+            for p in exp.paths
+        ],
+    }
+
+
 class PathFinder:
     """Enumerates and scores paths on one graph with one set of final embeddings.
 

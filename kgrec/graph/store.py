@@ -27,19 +27,21 @@ from kgrec.errors import KgrecError
 from kgrec.graph.build import GRAPH_FORMAT_VERSION
 from kgrec.graph.container import ITEM, REVERSE_PREFIX, USER, KnowledgeGraph
 from kgrec.ingest.sources import BuildReport
-from kgrec.io import atomic_folder
+from kgrec.io import atomic_folder, content_hash, is_empty_or_missing
 
 
 def _edge_file(et: tuple[str, str, str]) -> str:
     return f"{et[0]}__{et[1]}__{et[2]}.parquet"
 
 
-def check_replaceable(folder: Path) -> None:
-    """Refuse to overwrite anything but an empty folder or a graph kgrec wrote itself."""
+def check_replaceable(folder: Path, force: bool = False) -> None:
+    """Refuse to write over anything but an empty folder, or (with ``force``) a kgrec graph.
+
+    A graph is never replaced without being asked; a folder kgrec did not write is never
+    replaced at all.
+    """
     folder = Path(folder)
-    if not folder.exists():
-        return
-    if folder.is_dir() and not any(folder.iterdir()):
+    if is_empty_or_missing(folder):
         return
     manifest = folder / "manifest.json"
     try:
@@ -51,16 +53,23 @@ def check_replaceable(folder: Path) -> None:
             "exists and is not a kgrec graph; kgrec replaces only graphs it wrote: choose another --out",
             path=folder,
         )
+    if not force:
+        raise KgrecError(
+            "a graph is already there; add --force to replace it, or choose another --out (a run "
+            "trained on the old graph refuses a graph whose content differs)",
+            path=folder,
+        )
 
 
-def save_graph(kg: KnowledgeGraph, folder: Path) -> Path:
+def save_graph(kg: KnowledgeGraph, folder: Path, *, force: bool = False) -> Path:
     """Write ``kg`` to ``folder`` atomically and return the folder.
 
-    An earlier graph there is replaced whole (and stays untouched if writing fails); any other
-    existing folder or file is refused.
+    With ``force`` an earlier graph there is replaced whole (and stays untouched if writing
+    fails); without, it is refused, as is any other existing folder or file. The manifest
+    records the tables' :func:`content_hash`, by which a run recognises its graph.
     """
     folder = Path(folder)
-    check_replaceable(folder)
+    check_replaceable(folder, force)
     manifest = dict(kg.manifest)
     with atomic_folder(folder) as tmp:
         (tmp / "nodes").mkdir()
@@ -76,6 +85,7 @@ def save_graph(kg: KnowledgeGraph, folder: Path) -> Path:
         manifest["node_types"] = kg.node_types
         manifest["edge_files"] = edge_files
         manifest["num_interactions"] = int(len(kg.interactions))
+        manifest["content_hash"] = content_hash(tmp)
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
         report = BuildReport.from_dict(manifest.get("report", {}))
         (tmp / "report.txt").write_text(report.format() + "\n", encoding="utf-8")
@@ -128,4 +138,5 @@ def load_graph(folder: Path) -> KnowledgeGraph:
             data[ef["dst"], REVERSE_PREFIX + ef["relation"], ef["src"]].edge_index = ei.flip(0)
     except (OSError, KeyError, ValueError) as e:
         raise KgrecError(f"damaged graph folder ({type(e).__name__}: {e}); rebuild it", path=folder) from None
+    manifest.setdefault("content_hash", content_hash(folder))  # a graph written before kgrec kept one
     return KnowledgeGraph(data, nodes, interactions, dict(manifest["relations"]), behaviours, manifest)

@@ -37,6 +37,17 @@ class AddedBatch:
     features: torch.Tensor | None
     has_text: torch.Tensor | None
 
+    def without(self, ids: set[str]) -> "AddedBatch | None":
+        """This batch less the items ``ids`` (None when nothing is left)."""
+        keep = [k for k, i in enumerate(self.items.ids) if i not in ids]
+        if len(keep) == len(self.items.ids):
+            return self
+        if not keep:
+            return None
+        rows = torch.as_tensor(keep, dtype=torch.long)
+        pick = (lambda t: None if t is None else t[rows.to(t.device)])  # noqa: E731
+        return AddedBatch(self.items.keep(keep), pick(self.features), pick(self.has_text))
+
 
 def has_added(run_dir: Path) -> bool:
     return (Path(run_dir) / ADDED_FOLDER).is_dir()

@@ -2,7 +2,8 @@
 
 ::
 
-    run.json            graph folder, versions, device, seed, processes
+    run.json            graph (content hash, path relative to the run, absolute path), versions,
+                        device, seed, processes
     config.toml         the resolved experiment configuration
     split/              train.csv, valid.csv, test.csv (original ids) -- feed them to any library
     metrics.jsonl       one line per evaluated epoch (loss and its terms, validation metrics)
@@ -15,6 +16,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -49,6 +51,8 @@ def start_run_folder(
             "format": "kgrec-run",
             "format_version": RUN_FORMAT_VERSION,
             "graph": str(Path(graph_dir).resolve()),
+            "graph_relative": _relative(Path(graph_dir), Path(run_dir)),
+            "graph_hash": kg.manifest.get("content_hash"),
             "graph_name": kg.manifest.get("name"),
             "kgrec_version": __version__,
             "torch_version": torch.__version__,
@@ -77,4 +81,46 @@ def read_run_meta(run_dir: Path) -> dict:
     return meta
 
 
-__all__ = ["RUN_FORMAT_VERSION", "read_run_meta", "start_run_folder", "write_config"]
+def _relative(graph_dir: Path, run_dir: Path) -> str | None:
+    """The graph's path relative to the run folder (None across drives)."""
+    try:
+        return os.path.relpath(Path(graph_dir).resolve(), Path(run_dir).resolve())
+    except ValueError:
+        return None
+
+
+def run_graph(run_dir: Path, meta: dict, graph: str | Path | None = None) -> tuple[KnowledgeGraph, Path]:
+    """Load the graph a run was trained on, checked by its content hash; returns it and its folder.
+
+    Where to look: ``graph`` when given (``--graph``), else the path relative to the run
+    folder (a project moved or cloned elsewhere as a whole), else the absolute path recorded
+    at training. A graph whose content hash differs from the recorded one (rebuilt from other
+    data, or another graph) is refused: the weights would not fit it.
+    """
+    from kgrec.graph.store import load_graph
+
+    run_dir = Path(run_dir)
+    if graph is not None:
+        folder = Path(graph)
+    else:
+        candidates = [run_dir / meta["graph_relative"]] if meta.get("graph_relative") else []
+        candidates.append(Path(meta["graph"]))
+        folder = next((c for c in candidates if (c / "manifest.json").is_file()), None)
+        if folder is None:
+            raise KgrecError(
+                f"the run's graph is not where it was ({meta['graph']}); give its folder with --graph",
+                path=run_dir,
+            )
+    kg = load_graph(folder)
+    expected, found = meta.get("graph_hash"), kg.manifest.get("content_hash")
+    if expected is not None and found != expected:
+        raise KgrecError(
+            f"the graph in {folder} is not the one this run was trained on (content hash {found[:19]}..., "
+            f"the run's {expected[:19]}...): it was rebuilt from other data or is another graph; "
+            "give the original with --graph, or train again",
+            path=run_dir,
+        )
+    return kg, folder
+
+
+__all__ = ["RUN_FORMAT_VERSION", "read_run_meta", "run_graph", "start_run_folder", "write_config"]

@@ -43,34 +43,35 @@ from kgrec.eval.sets import SplitSets
 from kgrec.eval.splits import Split, read_split
 from kgrec.experiment import load_experiment
 from kgrec.explain.names import NodeNames
-from kgrec.explain.paths import Explanation, PathFinder, format_explanation
+from kgrec.explain.paths import Explanation, PathFinder, explanation_record, format_explanation
 from kgrec.graph.container import ITEM, USER, KnowledgeGraph
-from kgrec.graph.store import load_graph
 from kgrec.io import atomic_path
 from kgrec.models.base import Embeddings, Recommender
 from kgrec.models.graph_tensors import GraphTensors
 from kgrec.runs.added import AddedBatch, has_added, read_added, write_added
-from kgrec.runs.folder import read_run_meta
+from kgrec.runs.folder import read_run_meta, run_graph
 from kgrec.runs.training import prepare_model
 from kgrec.similar import bundle_items, similar_items
 from kgrec.text.features import node_text
 from kgrec.train.checkpoint import load_weights
 
 
-def load_run(run_dir: str | Path, device: str = "auto", *, added_items: bool = True) -> "Run":
+def load_run(run_dir: str | Path, device: str = "auto", *, added_items: bool = True, graph: str | Path | None = None) -> "Run":
     """Load a finished run (the weights selected on validation) for every use of it.
 
     Args:
         run_dir: a run folder written by ``kgrec train``.
         device: ``auto``, ``cpu``, ``cuda``...
         added_items: embed the items saved by ``kgrec add-items`` too (they join the catalogue).
+        graph: the run's graph folder, where it is no longer where training found it; it must
+            have the same content (:func:`kgrec.runs.folder.run_graph`).
     """
     run_dir = Path(run_dir)
     meta = read_run_meta(run_dir)
     if not (run_dir / "model.safetensors").is_file():
         raise KgrecError("the run has no model.safetensors: did its training finish?", path=run_dir)
     config = load_experiment(run_dir / "config.toml", written_by_kgrec=True)
-    kg = load_graph(Path(meta["graph"]))
+    kg, _ = run_graph(run_dir, meta, graph)
     dev = resolve_device(device)
     split = read_split(run_dir / "split", kg.user_index, kg.item_index)
     model, g = prepare_model(kg, config, split, dev)
@@ -328,6 +329,7 @@ class Run:
         save: bool = False,
         encoder: Encoder | None = None,
         id_init: str = "mean",
+        replace: bool = False,
     ) -> ColdItems:
         """Add items described only by RDF (description + triples) and embed them, no retraining.
 
@@ -342,15 +344,21 @@ class Run:
             save: also write them to ``RUN/added_items/`` so later loads include them.
             encoder: a text encoder (default: the run's ``[text]`` model).
             id_init: ID part of the new items' layer-0: ``mean`` item ID embedding or ``zero``.
+            replace: items added earlier under the same ids are replaced (``add-items
+                --force``); without, such an id is refused.
 
         Returns:
             the :class:`ColdItems` added (ids, texts, links kept and a report of drops).
         """
         if save and self.run_dir is None:
             raise KgrecError("this run lives only in memory: there is no run folder to save added items in")
-        cold = cold_items_from_rdf(
-            [Path(p) for p in rdf], self.kg, self.trained_graph, item_ids=items, item_iri=item_iri, known_ids=set(self.item_ids)
-        )
+        known = set(self.item_ids[: self.kg.num_items]) if replace else set(self.item_ids)
+        cold = cold_items_from_rdf([Path(p) for p in rdf], self.kg, self.trained_graph, item_ids=items, item_iri=item_iri, known_ids=known)
+        replaced = set(cold.ids) & set(self.added_item_ids)
+        if replaced:  # rebuild the added catalogue without them, then add the new versions
+            earlier = [b for b in (batch.without(replaced) for batch in self.added) if b is not None]
+            self._reset()
+            self._apply(earlier, self._id_init)
         features = has_text = None
         if self.model.uses_text:  # a model without text has no use for the features
             features, has_text = encode_item_texts(cold.texts, self.config.text, encoder, device=str(self.device))
@@ -358,6 +366,16 @@ class Run:
         if save:
             write_added(self.run_dir, self.added, self.names, self._id_init)
         return cold
+
+    def _reset(self) -> None:
+        """Back to the trained catalogue (no added items)."""
+        fresh = self.without_added_items()
+        for name in ("graph", "x0", "z", "names", "item_nodes", "item_ids", "_item_texts", "added", "_finder", "_emb", "_sets", "_pos"):
+            setattr(self, name, getattr(fresh, name))
+
+    def record(self, explanation: Explanation) -> dict:
+        """An explanation as plain data (what ``kgrec explain --format json`` prints)."""
+        return explanation_record(explanation, self.names)
 
     def add_cold_items(self, cold: ColdItems, features: torch.Tensor | None, has_text: torch.Tensor | None, id_init: str = "mean") -> None:
         """Add items already gathered as :class:`ColdItems` with their text features."""

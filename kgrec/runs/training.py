@@ -19,7 +19,8 @@ from kgrec.models.base import Recommender, count_parameters
 from kgrec.models.graph_tensors import GraphTensors
 from kgrec.models.item_item import build_item_item
 from kgrec.models.registry import build_model
-from kgrec.runs.folder import read_run_meta, start_run_folder
+from kgrec.io import is_empty_or_missing, replacing_folder, staging_folder
+from kgrec.runs.folder import read_run_meta, run_graph, start_run_folder
 from kgrec.text.features import build_node_features
 from kgrec.train import distributed
 from kgrec.train.device import seed_everything
@@ -68,17 +69,42 @@ def train_run(
     split_dir: Path | None = None,
     progress: bool = True,
     log=print,
+    force: bool = False,
 ) -> dict:
     """Train on a built graph and leave a complete run folder; returns ``results.json``'s content.
 
     The configuration is checked (:mod:`kgrec.experiment`), also against the graph, before the
-    run folder is started. Launched by ``torchrun`` with several processes, each one runs this
-    and trains a DDP replica (:mod:`kgrec.train.distributed`); rank 0 alone logs and writes the
-    run folder.
+    run folder is started. A run folder that exists is refused unless ``force``; then the new
+    run trains in a staging folder beside it and replaces it whole when it is complete, so the
+    old run stays intact until then (:func:`kgrec.io.replacing_folder`). Launched by
+    ``torchrun`` with several processes, each one runs this and trains a DDP replica
+    (:mod:`kgrec.train.distributed`); rank 0 alone logs and writes the run folder.
     """
     check_experiment(config)
+    run_dir = Path(run_dir)
+    check_run_target(run_dir, force)
     with distributed.launch(config.train.device) as world:
-        return _train_run(world, Path(graph_dir), config, Path(run_dir), split_dir, progress, world.main_only(log))
+        log = world.main_only(log)
+        if is_empty_or_missing(run_dir):  # a new run trains in place (and can be resumed there)
+            return _train_run(world, Path(graph_dir), config, run_dir, split_dir, progress, log)
+        if not world.is_main:  # only rank 0 writes: the others just need the same name
+            return _train_run(world, Path(graph_dir), config, staging_folder(run_dir), split_dir, progress, log)
+        with replacing_folder(run_dir) as staging:
+            results = _train_run(world, Path(graph_dir), config, staging, split_dir, progress, log)
+        log(f"replaced the earlier run in {run_dir} (--force)")
+        return results
+
+
+def check_run_target(run_dir: Path, force: bool) -> None:
+    """Refuse a folder that is not a run, and an existing run unless ``force``; before any work."""
+    run_dir = Path(run_dir)
+    if is_empty_or_missing(run_dir):
+        return
+    if not (run_dir / "run.json").is_file():
+        raise KgrecError("exists and is not a kgrec run folder; kgrec replaces only runs it wrote: choose another --run", path=run_dir)
+    if not force:
+        state = "an unfinished run (continue it with --resume)" if not (run_dir / "results.json").is_file() else "a finished run"
+        raise KgrecError(f"{state} is already there; add --force to replace it, or choose another --run", path=run_dir)
 
 
 def _train_run(world, graph_dir: Path, config: ExperimentConfig, run_dir: Path, split_dir, progress, log) -> dict:
@@ -118,7 +144,7 @@ def resume_run(run_dir: Path, *, progress: bool = True, log=print) -> dict:
     if (run_dir / "results.json").is_file() and not (run_dir / "checkpoint").exists():
         raise KgrecError("this run already finished (results.json is there); nothing to resume", path=run_dir)
     config = load_experiment(run_dir / "config.toml", written_by_kgrec=True)
-    kg = load_graph(Path(meta["graph"]))
+    kg, _ = run_graph(run_dir, meta)
     with distributed.launch(config.train.device) as world:  # several processes under torchrun
         device = world.device
         generator = seed_everything(config.train.seed, device)
@@ -128,4 +154,4 @@ def resume_run(run_dir: Path, *, progress: bool = True, log=print) -> dict:
         return fit(model, g, split, config, run_dir, device=device, generator=generator, progress=progress, resume=True, world=world)
 
 
-__all__ = ["prepare_model", "resume_run", "split_for", "train_run"]
+__all__ = ["check_run_target", "prepare_model", "resume_run", "split_for", "train_run"]

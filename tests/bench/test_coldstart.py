@@ -11,6 +11,7 @@ import pytest
 from kgrec.bench.coldstart import choose_cold_items, drop_items, run_cold_start
 from kgrec.config import ExperimentConfig, ModelConfig, TrainConfig
 from kgrec.errors import KgrecError
+from kgrec.runs import load_run
 from kgrec.graph.build import build_graph
 from kgrec.graph.store import load_graph, save_graph
 
@@ -70,8 +71,21 @@ def test_protocol_end_to_end(tiny_kg, tiny_helper, tmp_path):
     warm = load_graph(tmp_path / "work" / "graph")
     held = set(tiny_kg.nodes["item"]["id"].iloc[choose_cold_items(tiny_kg, 0.25, seed=3)])
     assert not held & set(warm.nodes["item"]["id"])  # the model never saw the cold items
-    # a second call reuses the warm run (no training) and gives the same table
-    again = run_cold_start(tmp_path / "graph", config, tmp_path / "work", fraction=0.25, seed=3, encoder=enc, progress=False, log=lambda *_: None)
+    quiet = dict(encoder=enc, progress=False, log=lambda *_: None)
+    # a second call is refused unless asked: --resume reuses the warm run, --force replaces all
+    with pytest.raises(KgrecError, match="already there; add --resume .* or --force"):
+        run_cold_start(tmp_path / "graph", config, tmp_path / "work", fraction=0.25, seed=3, **quiet)
+    stamp = (tmp_path / "work" / "run" / "model.safetensors").stat().st_mtime_ns
+    again = run_cold_start(tmp_path / "graph", config, tmp_path / "work", fraction=0.25, seed=3, resume=True, **quiet)
     assert again.table.equals(table)
+    assert (tmp_path / "work" / "run" / "model.safetensors").stat().st_mtime_ns == stamp  # no training
     with pytest.raises(KgrecError, match="other held-out items"):
-        run_cold_start(tmp_path / "graph", config, tmp_path / "work", fraction=0.25, seed=4, encoder=enc, progress=False, log=lambda *_: None)
+        run_cold_start(tmp_path / "graph", config, tmp_path / "work", fraction=0.25, seed=4, resume=True, **quiet)
+    other = ExperimentConfig(model=config.model, train=TrainConfig(epochs=5, batch_size=64, lr=0.02, patience=6, device="cpu"))
+    with pytest.raises(KgrecError, match="another configuration"):
+        run_cold_start(tmp_path / "graph", other, tmp_path / "work", fraction=0.25, seed=3, resume=True, **quiet)
+    forced = run_cold_start(tmp_path / "graph", config, tmp_path / "work", fraction=0.25, seed=4, force=True, **quiet)
+    assert forced.details["seed"] == 4 and forced.details["run"] == str(tmp_path / "work" / "run")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["graph", "work"]  # no staging folder left
+    assert json.loads((tmp_path / "work" / "cold_start.json").read_text())["details"]["seed"] == 4
+    assert load_run(tmp_path / "work" / "run", device="cpu").kg.num_items == warm.num_items  # the moved run finds its graph

@@ -49,10 +49,24 @@ def test_failed_save_keeps_the_earlier_graph(tiny_tables, tmp_path, monkeypatch)
 
     monkeypatch.setattr("pandas.DataFrame.to_parquet", boom)
     with pytest.raises(RuntimeError):
-        save_graph(build_graph(tiny_tables, name="second"), tmp_path / "g")
+        save_graph(build_graph(tiny_tables, name="second"), tmp_path / "g", force=True)
     monkeypatch.undo()
     assert load_graph(tmp_path / "g").manifest["name"] == "first"
     assert [p.name for p in tmp_path.iterdir()] == ["g"]
+
+
+def test_a_graph_is_replaced_only_when_asked_and_its_hash_follows_its_content(tiny_tables, tmp_path):
+    save_graph(build_graph(tiny_tables, name="first"), tmp_path / "g")
+    first = load_graph(tmp_path / "g").manifest["content_hash"]
+    with pytest.raises(KgrecError, match="a graph is already there; add --force"):
+        save_graph(build_graph(tiny_tables, name="second"), tmp_path / "g")
+    save_graph(build_graph(tiny_tables, name="second"), tmp_path / "g", force=True)
+    again = load_graph(tmp_path / "g")
+    assert again.manifest["name"] == "second" and again.manifest["content_hash"] == first  # same tables
+    smaller = tiny_tables
+    smaller.interactions = smaller.interactions.iloc[:-1]
+    save_graph(build_graph(smaller), tmp_path / "g", force=True)
+    assert load_graph(tmp_path / "g").manifest["content_hash"] != first
 
 
 def test_matched_iris_are_kept(tiny_tables, tmp_path):

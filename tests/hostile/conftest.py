@@ -66,11 +66,12 @@ class Workspace:
         captured = self.capsys.readouterr()
         return Outcome(rc, captured.out, captured.err)
 
-    def build(self, log: Path, *extra: str, rdf: list[Path] | None = None, lenient: bool = False) -> Outcome:
+    def build(self, log: Path, *extra: str, rdf: list[Path] | None = None, lenient: bool = False, force: bool = True) -> Outcome:
+        """``kgrec build`` into :attr:`graph`; ``--force`` by default, so that a failure is the
+        input's and the earlier graph's survival is what is tested."""
         rdf_args = [a for p in (rdf if rdf is not None else [self.items]) for a in ("--rdf", str(p))]
-        return self.cli(
-            "build", "--interactions", log, *rdf_args, *extra, *(["--lenient"] if lenient else []), "--out", self.graph
-        )
+        flags = [*(["--lenient"] if lenient else []), *(["--force"] if force else [])]
+        return self.cli("build", "--interactions", log, *rdf_args, *extra, *flags, "--out", self.graph)
 
     def read_log(self, path: Path, lenient: bool = False, **options):
         """The library's view: (interaction table, report)."""

@@ -75,7 +75,7 @@ def test_failure_while_writing_keeps_the_old_graph_and_no_temporary(ws, good_gra
 
     monkeypatch.setattr(pd.DataFrame, "to_parquet", failing)
     with pytest.raises(type(error)):
-        save_graph(kg, ws.graph)
+        save_graph(kg, ws.graph, force=True)
     assert snapshot(ws.graph) == good_graph
     assert ws.leftovers() == ["graph"]
 
@@ -85,6 +85,12 @@ def test_a_successful_rebuild_replaces_the_graph_whole(ws, good_graph):
     assert outcome.rc == 0
     assert load_graph(ws.graph).nodes["user"]["id"].tolist() == ["u7", "u8"]
     assert ws.leftovers() == ["graph"]
+
+
+def test_an_existing_graph_is_replaced_only_with_force(ws, good_graph):
+    outcome = ws.build(ws.file("log2.csv", ws.csv("u7,i1,4,1", "u8,i3,5,2")), force=False)
+    assert outcome.rc == 2 and "a graph is already there; add --force" in outcome.err
+    assert snapshot(ws.graph) == good_graph and ws.leftovers() == ["graph"]
 
 
 def test_out_pointing_at_a_folder_of_user_files_is_refused(ws):
