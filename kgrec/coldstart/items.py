@@ -255,7 +255,7 @@ def cold_items_from_rdf(
         ids = [id_of(i) for i in iris]
     clash = [i for i in ids if i in existing]
     if clash:
-        raise KgrecError(f"item id(s) already in the run: {', '.join(clash[:5])}; new items need new ids", path=paths[0])
+        raise KgrecError(f"item id(s) already in the run: {', '.join(clash[:5])}; new items need new ids (`kgrec add-items --force` replaces items added earlier)", path=paths[0])
     if not iris:
         raise KgrecError("the RDF describes no new item (a resource with a label or description that is not yet in the graph)", path=paths[0])
 

@@ -163,3 +163,43 @@ def test_added_items_reach_recommend_export_and_sparql(disk_run, capsys, tmp_pat
     query = "SELECT ?i WHERE { ?u kgrec:recommended ?i }"
     assert _cli(["sparql", "--graph", str(graph_dir), "--run", str(run_dir), "--k", "20", "--device", "cpu", query]) == 0
     assert "n1" in capsys.readouterr().out
+
+
+def test_json_output_for_scripts(disk_run, capsys, tmp_path):
+    import json
+
+    assert _cli(["evaluate", "--run", str(disk_run), "--format", "json", "--device", "cpu"]) == 0
+    assert 0 <= json.loads(capsys.readouterr().out)["ndcg@20"] <= 1
+    assert _cli(["similar", "--run", str(disk_run), "--item", "m0", "--k", "3", "--format", "json", "--device", "cpu"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["item"] == "m0" and len(out["similar"]) == 3 and {"item", "score"} <= set(out["similar"][0])
+    assert _cli(["explain", "--run", str(disk_run), "--user", "u0", "--k", "2", "--no-png", "--format", "json", "--device", "cpu"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["user"] == "u0" and len(out["explanations"]) == 2
+    first = out["explanations"][0]
+    assert first["rank"] == 1 and all(p["nodes"][0]["id"] == "u0" and p["nodes"][-1]["id"] == first["item"] for p in first["paths"])
+    assert _cli(["new-user", "--run", str(disk_run), "--liked", "m0,m2", "--k", "3", "--format", "json", "--device", "cpu"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["liked"] == ["m0", "m2"] and len(out["recommendations"]) == 3
+
+
+def test_recommend_without_out_prints_a_summary_and_says_where_the_rest_goes(disk_run, capsys):
+    assert _cli(["recommend", "--run", str(disk_run), "--k", "2", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("user ") == 3 and "more user(s): write every list with --out FILE.csv" in out
+
+
+def test_add_items_twice_is_refused_and_force_replaces(disk_run, capsys, tmp_path):
+    import shutil
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(disk_run, run_dir)
+    shutil.rmtree(run_dir / "added_items", ignore_errors=True)
+    (tmp_path / "new.ttl").write_text(NEW)
+    assert _cli(["add-items", "--run", str(run_dir), "--rdf", str(tmp_path / "new.ttl"), "--device", "cpu"]) == 0
+    with pytest.raises(KgrecError, match="already in the run: n1.*--force"):
+        _cli(["add-items", "--run", str(run_dir), "--rdf", str(tmp_path / "new.ttl"), "--items", "n1", "--device", "cpu"])
+    (tmp_path / "new2.ttl").write_text(NEW.replace("New comedy", "New comedy, recut"))
+    assert _cli(["add-items", "--run", str(run_dir), "--rdf", str(tmp_path / "new2.ttl"), "--force", "--device", "cpu"]) == 0
+    run = load_run(run_dir, device="cpu")
+    assert run.added_item_ids == ["n1"] and run.item_label("n1") == "New comedy, recut"
