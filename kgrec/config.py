@@ -202,6 +202,9 @@ class TrainConfig:
     device: str = "auto"
     #: bf16 mixed precision on CUDA (the CPU always trains in float32).
     amp: bool = True
+    #: Also log the loss terms and validation metrics to TensorBoard (``RUN/tensorboard/``;
+    #: needs the ``tensorboard`` extra).
+    tensorboard: bool = False
     #: Behaviours whose edges are the training targets; None = all.
     target_events: list[str] | None = None
     #: ``full`` (every step propagates over the whole training graph) or ``neighbor``

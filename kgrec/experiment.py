@@ -37,6 +37,7 @@ from kgrec.eval.splits import PROTOCOLS
 from kgrec.models.item_item import check_settings as check_item_item
 from kgrec.models.losses import LOSSES
 from kgrec.models.registry import MODELS, check_model_config
+from kgrec.train.progress import tensorboard_available
 from kgrec.train.step import STEPS
 
 if TYPE_CHECKING:
@@ -110,6 +111,8 @@ def _check_train(config: ExperimentConfig) -> None:
         raise KgrecError(
             f"train.fanouts = {t.fanouts} must be positive numbers (or -1 for every neighbour), one per model layer"
         )
+    if t.tensorboard and not tensorboard_available():
+        raise KgrecError("train.tensorboard = true needs the tensorboard package: pip install 'kgrec[tensorboard]'")
     if t.target_events is not None and (not t.target_events or not all(e.strip() for e in t.target_events)):
         raise KgrecError(f"train.target_events = {t.target_events} must name at least one behaviour (or be left out: all)")
 

@@ -176,7 +176,7 @@ def _batches(users: Tensor, batch_size: int, progress: bool | None, desc: str):
         raise KgrecError(f"batch_size must be at least 1, got {batch_size}")
     batches = torch.split(users, batch_size)
     show = progress if progress is not None else len(batches) >= _MIN_BATCHES_FOR_PROGRESS
-    return tqdm(batches, desc=desc, unit="batch", disable=not show, leave=False)
+    return tqdm(batches, desc=desc, unit="batch", disable=None if show else True, leave=False)  # None: off when not a terminal
 
 
 def _masked_scores(scores: Tensor, users: Tensor, exclude: UserItemSets | None, num_items: int) -> Tensor:

@@ -8,6 +8,8 @@
     split/              train.csv, valid.csv, test.csv (original ids) -- feed them to any library
     metrics.jsonl       one line per evaluated epoch (loss and its terms, validation metrics)
     model.safetensors   the weights selected on validation (with the item-item blend weight)
+    curves.png          training loss and the validation metric per evaluated epoch
+    tensorboard/        with train.tensorboard = true: the same figures for TensorBoard
     results.json        validation metrics at the selected epoch, test metrics, timings
     checkpoint/         while training: everything needed to resume (removed at the end)
     added_items/        items added after training (``kgrec add-items``), see :mod:`kgrec.runs.added`

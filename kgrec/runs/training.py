@@ -130,7 +130,7 @@ def _train_run(world, graph_dir: Path, config: ExperimentConfig, run_dir: Path, 
     )
     if config.train.sampler == "neighbor":
         log(f"training on sampled neighbourhoods, fanouts {config.train.fanouts} (evaluation over the full graph)")
-    return fit(model, g, split, config, run_dir, device=device, generator=generator, progress=progress, world=world)
+    return fit(model, g, split, config, run_dir, device=device, generator=generator, progress=progress, world=world, log=log)
 
 
 def resume_run(run_dir: Path, *, progress: bool = True, log=print) -> dict:
@@ -150,8 +150,9 @@ def resume_run(run_dir: Path, *, progress: bool = True, log=print) -> dict:
         generator = seed_everything(config.train.seed, device)
         split = read_split(run_dir / "split", kg.user_index, kg.item_index)
         model, g = prepare_model(kg, config, split, device)
-        world.main_only(log)(f"resuming {run_dir} on {device}")
-        return fit(model, g, split, config, run_dir, device=device, generator=generator, progress=progress, resume=True, world=world)
+        log = world.main_only(log)
+        log(f"resuming {run_dir} on {device}")
+        return fit(model, g, split, config, run_dir, device=device, generator=generator, progress=progress, resume=True, world=world, log=log)
 
 
 __all__ = ["check_run_target", "prepare_model", "resume_run", "split_for", "train_run"]

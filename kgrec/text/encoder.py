@@ -115,8 +115,10 @@ class TextEncoder:
     # ------------------------------------------------------------------ model
     def _load(self):
         from transformers import AutoModel, AutoTokenizer
+        from transformers.utils import logging as hf_logging
 
         offline = _offline()
+        hf_logging.disable_progress_bar()  # the "Loading weights" bar on every command is noise
         try:
             tokenizer = AutoTokenizer.from_pretrained(self._source, local_files_only=offline)
             model = AutoModel.from_pretrained(self._source, local_files_only=offline)
@@ -200,7 +202,7 @@ class TextEncoder:
             batches = [pending[i : i + self.batch_size] for i in range(0, len(pending), self.batch_size)]
             new_hashes: list[bytes] = []
             new_rows: list[np.ndarray] = []
-            for batch in tqdm(batches, desc="encoding texts", unit="batch", disable=not progress):
+            for batch in tqdm(batches, desc="encoding texts", unit="batch", disable=None if progress else True):  # None: off when not a terminal
                 rows = self._forward([t for _, t in batch])
                 new_hashes.extend(h for h, _ in batch)
                 new_rows.append(rows)

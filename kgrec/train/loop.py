@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 from kgrec.config import ExperimentConfig
 from kgrec.errors import KgrecError
@@ -31,6 +30,7 @@ from kgrec.models.graph_tensors import GraphTensors
 from kgrec.train.blend import select_blend
 from kgrec.train.checkpoint import LoopState, load_checkpoint, load_weights, save_checkpoint, save_weights
 from kgrec.train.distributed import World
+from kgrec.train.progress import EpochProgress, TensorBoardLog, plot_curves
 from kgrec.train.step import make_step
 from kgrec.version import __version__
 
@@ -47,6 +47,7 @@ def fit(
     progress: bool = True,
     resume: bool = False,
     world: World | None = None,
+    log=print,
 ) -> dict:
     """Train ``model`` on ``split.train``, select on ``split.valid``, report on ``split.test``.
 
@@ -56,7 +57,8 @@ def fit(
     ``results.json`` into ``run_dir``, and returns the results. With ``resume`` the loop
     continues from ``checkpoint/``. With a ``world`` of several processes (torchrun) the model
     trains as a DDP replica on this process's share of each epoch, and rank 0 alone evaluates
-    and writes (:mod:`kgrec.train.distributed`).
+    and writes (:mod:`kgrec.train.distributed`). Progress: a bar on a terminal, one ``log`` line
+    per evaluated epoch otherwise (:mod:`kgrec.train.progress`); ``curves.png`` at the end.
 
     ``config`` is expected to be checked already (:func:`kgrec.experiment.check_experiment`).
     """
@@ -88,18 +90,10 @@ def fit(
         if world.is_main:
             metrics_path.write_text("")
     start = time.perf_counter() - state.train_seconds
-    bar = tqdm(
-        range(state.epoch + 1, tc.epochs + 1),
-        desc="train",
-        unit="epoch",
-        initial=state.epoch,
-        total=tc.epochs,
-        disable=None if progress and world.is_main else True,
-        mininterval=1.0,
-        dynamic_ncols=True,
-    )
+    bar = EpochProgress(state.epoch + 1, tc.epochs, enabled=progress and world.is_main, log=log)
+    board = TensorBoardLog(run_dir / "tensorboard") if tc.tensorboard and world.is_main else None
     stop = state.waited >= tc.patience
-    for epoch in bar:
+    for epoch in range(state.epoch + 1, tc.epochs + 1):
         if stop:
             break
         model.train()
@@ -133,6 +127,8 @@ def fit(
             record.update({f"valid_{k}": v for k, v in valid.items()})
             with metrics_path.open("a") as fh:
                 fh.write(json.dumps(record) + "\n")
+            if board is not None:
+                board.record(record)
             if valid[metric] > state.best_value:
                 state.best_epoch, state.best_value, state.best_valid = epoch, valid[metric], valid
                 state.waited = 0
@@ -140,8 +136,10 @@ def fit(
             else:
                 state.waited += 1
                 decay = state.waited % tc.lr_patience == 0
-            bar.set_postfix(loss=f"{epoch_loss:.4f}", **{f"valid_{metric}": f"{valid[metric]:.4f}", "best": state.best_epoch})
+            bar.epoch(epoch, epoch_loss, state.epoch_times, metric, valid[metric], (state.best_epoch, state.best_value))
             stop = state.waited >= tc.patience
+        elif world.is_main:
+            bar.epoch(epoch, epoch_loss, state.epoch_times)
         stop = world.agree(stop)  # rank 0 decided; every process stops at the same epoch
         if tc.lr_decay < 1.0 and world.agree(decay):  # a plateau: smaller steps (kept in the checkpoint)
             for group in optimizer.param_groups:
@@ -150,6 +148,9 @@ def fit(
         if world.is_main:
             save_checkpoint(checkpoint_dir, model, optimizer, generator, state)
 
+    bar.close(stopped_early_at=state.epoch if stop else None)
+    if board is not None:
+        board.close()
     world.check_in_sync(model)
     if not world.is_main:  # rank 0 alone selects, tests and writes; the others return its results
         return world.share(None)
@@ -177,6 +178,7 @@ def fit(
     }
     if item_item is not None:
         results["item_item"] = item_item
+    plot_curves(metrics_path, run_dir / "curves.png", metric)
     write_json(run_dir / "results.json", results)
     shutil.rmtree(checkpoint_dir, ignore_errors=True)  # the run is complete; weights stay
     return world.share(results)
