@@ -422,4 +422,4 @@ def catalogue_with(kg: KnowledgeGraph, added: list[ColdItems]) -> KnowledgeGraph
             data[et].edge_index = torch.cat([old, ei], dim=1)
     manifest = dict(kg.manifest)
     manifest["node_counts"] = {t: len(f) for t, f in nodes.items()}
-    return KnowledgeGraph(data, nodes, kg.interactions, dict(kg.relations), list(kg.behaviours), manifest)
+    return KnowledgeGraph(data, nodes, kg.interactions, dict(kg.relations), list(kg.behaviours), manifest, kg.statements)

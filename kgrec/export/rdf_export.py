@@ -83,15 +83,21 @@ def class_iri(node_type: str) -> str:
     return str(TYPE_NS) + quote(node_type, safe="")
 
 
-def _block(s, p, o, kind: str, datatype: str = _XSD_STRING) -> pd.DataFrame:
-    return pd.DataFrame({"s": s, "p": p, "o": o, "kind": kind, "datatype": datatype})
+def _block(s, p, o, kind: str, datatype: str = _XSD_STRING, language: str = "") -> pd.DataFrame:
+    return pd.DataFrame({"s": s, "p": p, "o": o, "kind": kind, "datatype": datatype, "language": language})
 
 
 def triple_table(tables: ExportTables) -> pd.DataFrame:
     """Every statement of the export, one row each, without duplicates.
 
     Columns: ``s`` and ``p`` (IRIs), ``o`` (an IRI or a literal's lexical form), ``kind``
-    (``"iri"`` or ``"literal"``) and ``datatype`` (a datatype IRI, or ``""`` for plain strings).
+    (``"iri"`` or ``"literal"``), ``datatype`` (a datatype IRI, or ``""`` for plain strings) and
+    ``language`` (a language tag, or ``""``).
+
+    The RDF the graph was built from comes back as it was written (classes, language-tagged
+    and typed literals, IRI-to-IRI statements as knowledge edges); kgrec's vocabulary is added
+    beside it. A node's label or description is written in kgrec's plain form only where the
+    original RDF had none under that predicate.
     """
     nodes, edges = tables.nodes, tables.edges
     iris = nodes["iri"].to_numpy(dtype=object)
@@ -151,7 +157,29 @@ def triple_table(tables: ExportTables) -> pd.DataFrame:
             _block(rec_iris, str(KGREC.rank), ranks, LITERAL, str(XSD.integer)),
             _block(rec_iris, str(KGREC.score), scores, LITERAL, str(XSD.double)),
         ]
+    originals = tables.statements
+    if originals is not None and len(originals):
+        blocks.append(
+            pd.DataFrame(
+                {
+                    "s": originals["subject"].to_numpy(dtype=object),
+                    "p": originals["predicate"].to_numpy(dtype=object),
+                    "o": originals["object"].to_numpy(dtype=object),
+                    "kind": originals["object_kind"].to_numpy(dtype=object),
+                    "datatype": originals["datatype"].to_numpy(dtype=object),
+                    "language": originals["language"].to_numpy(dtype=object),
+                }
+            )
+        )
     table = pd.concat(blocks, ignore_index=True)
+    if originals is not None and len(originals):  # the original label/description wins over kgrec's copy
+        said = set(zip(originals.loc[originals["object_kind"] == LITERAL, "subject"], originals.loc[originals["object_kind"] == LITERAL, "predicate"]))
+        text_predicates = {str(RDFS.label), str(SCHEMA.description)}
+        copy = (table["kind"] == LITERAL) & table["p"].isin(text_predicates) & (table["language"] == "") & (table["datatype"] == "")
+        copy &= pd.Series([(s, p) in said for s, p in zip(table["s"], table["p"])], index=table.index)
+        is_original = np.zeros(len(table), dtype=bool)
+        is_original[len(table) - len(originals):] = True
+        table = table[~(copy.to_numpy() & ~is_original)]
     return table.drop_duplicates(ignore_index=True)
 
 
@@ -170,7 +198,9 @@ def ntriples_lines(table: pd.DataFrame) -> pd.Series:
     o = table["o"].astype(str)
     is_iri = table["kind"] == IRI
     datatype = table["datatype"].astype(str)
-    literal = '"' + _escape_literal(o) + '"' + datatype.where(datatype == "", "^^<" + datatype + ">")
+    language = table["language"].astype(str)
+    suffix = datatype.where(datatype == "", "^^<" + datatype + ">").where(language == "", "@" + language)
+    literal = '"' + _escape_literal(o) + '"' + suffix
     obj = ("<" + o + ">").where(is_iri, literal)
     return "<" + table["s"].astype(str) + "> <" + table["p"].astype(str) + "> " + obj + " .\n"
 
@@ -216,8 +246,11 @@ def turtle_text_chunks(table: pd.DataFrame, chunk: int = 200_000):
         subject = _turtle_terms(s, prefixes)
         predicate = _turtle_terms(p, prefixes).where(p != str(RDF.type), "a")
         datatype = part["datatype"].astype(str)
-        literal = '"' + _escape_literal(o) + '"' + datatype.where(datatype == "", "^^" + _turtle_terms(datatype, prefixes))
-        literal = literal.where(datatype != str(XSD.integer), o)  # integers need no quotes
+        language = part["language"].astype(str)
+        suffix = datatype.where(datatype == "", "^^" + _turtle_terms(datatype, prefixes)).where(language == "", "@" + language)
+        literal = '"' + _escape_literal(o) + '"' + suffix
+        plain_integer = (datatype == str(XSD.integer)) & o.str.fullmatch(r"[+-]?\d+")
+        literal = literal.where(~plain_integer, o)  # integers need no quotes
         obj = _turtle_terms(o, prefixes).where(part["kind"] == IRI, literal)
         first = pd.Series(first_of_subject[start : start + chunk], index=part.index)
         last = pd.Series(last_of_subject[start : start + chunk], index=part.index)
@@ -264,8 +297,10 @@ def jsonld_text(table: pd.DataFrame) -> str:
     o_compact = _compact(table["o"], prefixes).map(dumps)
     o_literal = table["o"].astype(str).map(dumps)
     datatype = table["datatype"].astype(str)
+    language = table["language"].astype(str)
     typed = '{"@value": ' + o_literal + ', "@type": ' + _compact(datatype, prefixes).map(dumps) + "}"
-    literal = o_literal.where(datatype == "", typed)
+    tagged = '{"@value": ' + o_literal + ', "@language": ' + language.map(dumps) + "}"
+    literal = o_literal.where(datatype == "", typed).where(language == "", tagged)
     obj = ('{"@id": ' + o_compact + "}").where(table["kind"] == IRI, literal).where(~is_type, o_compact)
     pairs = (
         pd.DataFrame({"s": s, "key": key, "obj": obj})
@@ -298,12 +333,14 @@ def to_rdflib(table: pd.DataFrame) -> Graph:
 
     s = terms(table["s"], URIRef)
     p = terms(table["p"], URIRef)
-    literal_key = table["kind"] + "\x00" + table["datatype"] + "\x00" + table["o"].astype(str)
+    literal_key = table["kind"] + "\x00" + table["datatype"] + "\x00" + table["language"].astype(str) + "\x00" + table["o"].astype(str)
 
     def make_object(key: str):
-        kind, datatype, value = key.split("\x00", 2)
+        kind, datatype, language, value = key.split("\x00", 3)
         if kind == IRI:
             return URIRef(value)
+        if language:
+            return Literal(value, lang=language)
         return Literal(value, datatype=URIRef(datatype) if datatype else None)
 
     o = terms(literal_key, make_object)

@@ -87,6 +87,7 @@ class ExportTables:
         embeddings: ``[len(nodes), dim]`` float32 learned embeddings (users and items; NaN rows
             for nodes without one), or None without a run.
         run_name: the run's folder name, or None.
+        statements: the RDF's own classes and literals about the exported nodes.
     """
 
     name: str
@@ -96,6 +97,8 @@ class ExportTables:
     behaviours: list[str] = field(default_factory=list)
     embeddings: np.ndarray | None = None
     run_name: str | None = None
+    statements: pd.DataFrame | None = None
+    """The RDF's own classes and literals about the exported nodes, as written (RDF exports)."""
 
     @property
     def num_nodes(self) -> int:
@@ -354,4 +357,5 @@ def export_tables(kg: KnowledgeGraph, flt: SubgraphFilter | None = None, run: "R
         behaviours=list(kg.behaviours),
         embeddings=embeddings,
         run_name=None if run is None else run.run_dir.resolve().name,
+        statements=None if kg.statements is None else kg.statements[kg.statements["subject"].isin(set(nodes["iri"]))],
     )

@@ -56,6 +56,18 @@ def _unique_relation_names(predicates: list[str], reserved: set[str]) -> dict[st
     return names
 
 
+def _node_statements(tables: SourceTables, nodes: dict[str, pd.DataFrame]) -> pd.DataFrame | None:
+    """The original statements whose subject is a node of the graph (an item, user or entity)."""
+    st = tables.statements
+    if st is None or not len(st):
+        return None
+    iris = set()
+    for t, frame in nodes.items():
+        iris.update(x for x in (frame["iri"] if "iri" in frame.columns else frame["id"]).tolist() if isinstance(x, str))
+    kept = st[st["subject"].isin(iris)].reset_index(drop=True)
+    return kept if len(kept) else None
+
+
 def build_graph(tables: SourceTables, name: str = "graph") -> KnowledgeGraph:
     """Build the heterogeneous graph from ingested tables.
 
@@ -177,7 +189,7 @@ def build_graph(tables: SourceTables, name: str = "graph") -> KnowledgeGraph:
             data[tt, REVERSE_PREFIX + rel, ht].edge_index = ei.flip(0)
 
     relations = {name: iri for iri, name in rel_names.items()}
-    kg = KnowledgeGraph(data, nodes, interactions, relations, behaviours)
+    kg = KnowledgeGraph(data, nodes, interactions, relations, behaviours, statements=_node_statements(tables, nodes))
     kg.manifest = {
         "format": "kgrec-graph",
         "format_version": GRAPH_FORMAT_VERSION,

@@ -43,6 +43,9 @@ class KnowledgeGraph:
         relations: relation name -> predicate IRI for knowledge edge types.
         behaviours: the event names, in a stable order.
         manifest: what :mod:`kgrec.graph.store` writes as ``manifest.json``.
+        statements: the RDF's own classes and literals about the graph's nodes, as written
+            (columns of :data:`kgrec.ingest.knowledge.ORIGINAL_COLUMNS`; subjects are node
+            IRIs), which exports give back beside kgrec's vocabulary; None when there are none.
     """
 
     data: HeteroData
@@ -51,6 +54,7 @@ class KnowledgeGraph:
     relations: dict[str, str] = field(default_factory=dict)
     behaviours: list[str] = field(default_factory=list)
     manifest: dict = field(default_factory=dict)
+    statements: pd.DataFrame | None = None
 
     @property
     def num_users(self) -> int:

@@ -7,6 +7,7 @@ Layout::
     nodes/<type>.parquet          id, label, text  (row = node index)
     interactions.parquet          user, item (node indices), event, rating, timestamp
     edges/<src>__<rel>__<dst>.parquet   src, dst   (forward knowledge edges; reverses rebuilt)
+    rdf_statements.parquet        the RDF's classes and literals about nodes, as written (for exports)
 
 Behaviour edges are rebuilt from ``interactions.parquet`` and reverse edges from the forward
 ones, so nothing is stored twice. The folder is written to a temporary sibling and moved into
@@ -82,6 +83,8 @@ def save_graph(kg: KnowledgeGraph, folder: Path, *, force: bool = False) -> Path
             ei = kg.data[et].edge_index.numpy()
             pd.DataFrame({"src": ei[0], "dst": ei[1]}).to_parquet(tmp / "edges" / _edge_file(et), index=False)
             edge_files.append({"src": et[0], "relation": et[1], "dst": et[2], "file": _edge_file(et), "count": int(ei.shape[1])})
+        if kg.statements is not None and len(kg.statements):
+            kg.statements.to_parquet(tmp / "rdf_statements.parquet", index=False)
         manifest["node_types"] = kg.node_types
         manifest["edge_files"] = edge_files
         manifest["num_interactions"] = int(len(kg.interactions))
@@ -139,4 +142,7 @@ def load_graph(folder: Path) -> KnowledgeGraph:
     except (OSError, KeyError, ValueError) as e:
         raise KgrecError(f"damaged graph folder ({type(e).__name__}: {e}); rebuild it", path=folder) from None
     manifest.setdefault("content_hash", content_hash(folder))  # a graph written before kgrec kept one
-    return KnowledgeGraph(data, nodes, interactions, dict(manifest["relations"]), behaviours, manifest)
+    statements = None
+    if (folder / "rdf_statements.parquet").is_file():
+        statements = pd.read_parquet(folder / "rdf_statements.parquet")
+    return KnowledgeGraph(data, nodes, interactions, dict(manifest["relations"]), behaviours, manifest, statements)

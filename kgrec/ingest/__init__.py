@@ -19,7 +19,7 @@ import pandas as pd
 from kgrec.config import GraphSpec, to_dict
 from kgrec.errors import KgrecError
 from kgrec.ingest.kgat import read_kgat
-from kgrec.ingest.knowledge import extract_knowledge, knowledge_from_statements
+from kgrec.ingest.knowledge import extract_knowledge, knowledge_from_statements, original_statements
 from kgrec.ingest.logs import read_interactions
 from kgrec.ingest.matching import match_items, resource_iris
 from kgrec.ingest.rdf import parse_rdf
@@ -99,6 +99,7 @@ def ingest(spec: GraphSpec) -> SourceTables:
         report.note(f"{len(user_nodes):,} of {len(users):,} users matched to RDF resources")
 
     triples, texts, node_types = knowledge_from_statements(statements, rdf, report)
+    originals = original_statements(statements, rdf)
     settings = to_dict(rdf)
     settings["paths"] = inputs["rdf"]
     if rdf.link is not None:
@@ -117,6 +118,7 @@ def ingest(spec: GraphSpec) -> SourceTables:
         node_types=node_types,
         inputs=inputs,
         rdf_settings=settings,
+        statements=originals,
     )
 
 

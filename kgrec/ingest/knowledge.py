@@ -118,6 +118,42 @@ def knowledge_from_statements(
     return triples, texts, types
 
 
+#: Columns of :func:`original_statements`: what of the RDF is kept as written, for exports.
+ORIGINAL_COLUMNS = ["subject", "predicate", "object", "object_kind", "language", "datatype"]
+
+
+def original_statements(statements: pd.DataFrame, rdf: RdfSource) -> pd.DataFrame:
+    """The statements a graph keeps as they were written, beside its edges and texts.
+
+    The graph turns IRI-to-IRI statements into edges and keeps one label and one description
+    per node for the text encoder; an export must still give back the rest of what the RDF said
+    about items and entities: every ``rdf:type`` class (the node type keeps only one name) and
+    every literal with its language tag or datatype (labels and descriptions in each language,
+    dates, numbers). Kept: statements with an IRI subject whose object is a literal, or whose
+    predicate is the type predicate. Not kept (docs/vocabulary.md): statements with a blank
+    node, and those of ``ignore_predicates``.
+    """
+    from kgrec.ingest.statements import BLANK, IRI, LITERAL
+
+    subject_iri = statements["subject_kind"].to_numpy() == IRI
+    object_kind = statements["object_kind"].to_numpy()
+    ignored = statements["predicate"].isin(list(rdf.ignore_predicates)).to_numpy()
+    literal = object_kind == LITERAL
+    typed = (object_kind == IRI) & (statements["predicate"] == rdf.type_predicate).to_numpy() if rdf.type_predicate else np.zeros(len(statements), bool)
+    keep = subject_iri & ~ignored & (object_kind != BLANK) & (literal | typed)
+    rows = statements.loc[keep]
+    return pd.DataFrame(
+        {
+            "subject": rows["subject"].astype(str).to_numpy(),
+            "predicate": rows["predicate"].astype(str).to_numpy(),
+            "object": rows["object"].astype(str).to_numpy(),
+            "object_kind": np.where(rows["object_kind"].to_numpy() == LITERAL, "literal", "iri"),
+            "language": rows["language"].fillna("").astype(str).to_numpy(),
+            "datatype": rows["datatype"].fillna("").astype(str).to_numpy(),
+        }
+    )[ORIGINAL_COLUMNS]
+
+
 def _strings(column: pd.Series, mask: np.ndarray) -> pd.Series:
     """``column[mask]`` as a ``string`` Series; filtered by pyarrow when the column is Arrow-backed
     (pandas would gather millions of rows by index, and copy them once more to convert)."""

@@ -112,6 +112,9 @@ class SourceTables:
     rdf_settings: dict | None = None
     """How the RDF was read (the spec's ``[rdf]`` table, paths resolved), for the manifest: RDF
     added later (cold-start items) is read and matched the same way."""
+    statements: pd.DataFrame | None = None
+    """The RDF's classes and literals as written (:func:`kgrec.ingest.knowledge.original_statements`),
+    for exports that give back what went in; None from importers without RDF."""
 
     @staticmethod
     def empty_triples() -> pd.DataFrame:
