@@ -81,6 +81,7 @@ class SpeedOptions:
     workdir: str | None = None
     keep: bool = False
     out: str | None = None
+    force: bool = False
 
 
 def parse_skip(value: str | None) -> list[str]:
@@ -103,6 +104,8 @@ def check_options(o: SpeedOptions) -> None:
         raise KgrecError("--skip leaves nothing to measure (steps: build, encode, train, eval)")
     if o.spec and o.synth:
         raise KgrecError("give either --spec or --synth, not both")
+    if o.out and Path(o.out).exists() and not o.force:
+        raise KgrecError("results are already there; add --force to replace them, or choose another --out", path=o.out)
     if o.synth and not Path(o.synth).is_dir():
         from kgrec.datasets.synth import PRESETS
 

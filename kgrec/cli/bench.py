@@ -26,7 +26,7 @@ def cmd_bench_speed(args) -> int:
         skip=parse_skip(args.skip), epochs=args.epochs, warmup_epochs=args.warmup_epochs,
         target_ndcg=args.target_ndcg, texts=args.texts, text_batch_size=args.text_batch_size,
         text_model=args.text_model, eval_repeats=args.eval_repeats, seed=args.seed,
-        workdir=args.workdir, keep=args.keep, out=args.out,
+        workdir=args.workdir, keep=args.keep, out=args.out, force=args.force,
     )
     result = run_speed(options)
     print(format_table(result))
@@ -59,6 +59,7 @@ def _add_speed_parser(bsub) -> None:
     p.add_argument("--workdir", help="where the built graph and the training run go (default: a temporary folder)")
     p.add_argument("--keep", action="store_true", help="keep the temporary work folder")
     p.add_argument("--out", help="write the results as JSON here")
+    p.add_argument("--force", action="store_true", help="replace an existing --out file")
     p.set_defaults(func=cmd_bench_speed)
 
 
@@ -73,7 +74,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     b = bsub.add_parser("suite", help="run a benchmark suite (datasets x models x seeds) and write its table")
     b.add_argument("suite", help="a suite file, e.g. experiments/ml-100k.toml")
     b.add_argument("--results", default="experiments/results", help="where experiments/results/<suite>/ goes")
-    b.add_argument("--force", action="store_true", help="re-run finished runs")
+    b.add_argument("--force", action="store_true", help="re-run finished runs (without it, finished runs with the same configuration are reused)")
     b.add_argument("--only", help="comma-separated model names to run")
     b.add_argument(
         "--jobs", type=int, default=1,

@@ -128,6 +128,7 @@ def test_steps_can_be_skipped(measured, config_file):
         (["--spec", "S", "--config", "missing.toml"], "experiment config not found"),
         (["--spec", "S", "--device", "tpu:x"], "unknown device"),
         (["--graph", "not-a-graph", "--skip", "build"], "not a kgrec graph"),
+        (["--spec", "S", "--out", "S"], "S: results are already there; add --force"),
     ],
 )
 def test_bad_arguments_give_one_clear_line(extra, message, capsys, tmp_path, monkeypatch):
