@@ -64,3 +64,21 @@ def test_tensorboard_without_the_package_is_a_clear_config_error(monkeypatch):
     config.train.tensorboard = True
     with pytest.raises(KgrecError, match=r"pip install 'kgrec\[tensorboard\]'"):
         check_experiment(config)
+
+
+@pytest.mark.slow
+def test_tensorboard_gets_every_evaluated_epoch(tmp_path, click_graph):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from kgrec.config import ExperimentConfig, ModelConfig, TrainConfig
+    from kgrec.runs import train_run
+
+    clicks = [(u, (u * 3 + j) % 12, j) for u in range(16) for j in range(5)]
+    click_graph(tmp_path / "graph", clicks, num_items=12, genres=3)
+    config = ExperimentConfig(model=ModelConfig(dim=8, use_text=False), train=TrainConfig(epochs=3, patience=10, device="cpu", tensorboard=True))
+    train_run(tmp_path / "graph", config, tmp_path / "run", progress=False, log=lambda *_: None)
+    events = EventAccumulator(str(tmp_path / "run" / "tensorboard"))
+    events.Reload()
+    assert [s.step for s in events.Scalars("valid/ndcg@20")] == [1, 2, 3]
+    assert "train/loss" in events.Tags()["scalars"]
