@@ -128,12 +128,10 @@ def test_cli_add_items_then_load_run_sees_them(disk_run, capsys, tmp_path):
     assert "n1" not in load_run(disk_run, device="cpu", added_items=False).item_ids
 
 
-def test_added_items_reach_recommend_export_and_sparql(disk_run, capsys, tmp_path):
-    """Every door into the run sees an added item, ranked by the same scores (issue 12)."""
+@pytest.fixture
+def run_with_n1(disk_run, tmp_path, capsys):
+    """A copy of the disk run (no added items), then `kgrec add-items` of NEW (item n1)."""
     import shutil
-
-    import networkx as nx
-    import pandas as pd
 
     run_dir = tmp_path / "run"
     shutil.copytree(disk_run, run_dir)
@@ -141,6 +139,15 @@ def test_added_items_reach_recommend_export_and_sparql(disk_run, capsys, tmp_pat
     (tmp_path / "new.ttl").write_text(NEW)
     assert _cli(["add-items", "--run", str(run_dir), "--rdf", str(tmp_path / "new.ttl"), "--device", "cpu"]) == 0
     capsys.readouterr()
+    return run_dir
+
+
+def test_added_items_reach_recommend_export_and_sparql(run_with_n1, capsys, tmp_path):
+    """Every door into the run sees an added item, ranked by the same scores (issue 12)."""
+    import networkx as nx
+    import pandas as pd
+
+    run_dir = run_with_n1
 
     recs_csv = tmp_path / "recs.csv"
     assert _cli(["recommend", "--run", str(run_dir), "--users", "u0", "--k", "20", "--out", str(recs_csv), "--device", "cpu"]) == 0
@@ -189,14 +196,8 @@ def test_recommend_without_out_prints_a_summary_and_says_where_the_rest_goes(dis
     assert out.count("user ") == 3 and "more user(s): write every list with --out FILE.csv" in out
 
 
-def test_add_items_twice_is_refused_and_force_replaces(disk_run, capsys, tmp_path):
-    import shutil
-
-    run_dir = tmp_path / "run"
-    shutil.copytree(disk_run, run_dir)
-    shutil.rmtree(run_dir / "added_items", ignore_errors=True)
-    (tmp_path / "new.ttl").write_text(NEW)
-    assert _cli(["add-items", "--run", str(run_dir), "--rdf", str(tmp_path / "new.ttl"), "--device", "cpu"]) == 0
+def test_add_items_twice_is_refused_and_force_replaces(run_with_n1, capsys, tmp_path):
+    run_dir = run_with_n1
     with pytest.raises(KgrecError, match="already in the run: n1.*--force"):
         _cli(["add-items", "--run", str(run_dir), "--rdf", str(tmp_path / "new.ttl"), "--items", "n1", "--device", "cpu"])
     (tmp_path / "new2.ttl").write_text(NEW.replace("New comedy", "New comedy, recut"))
