@@ -228,6 +228,10 @@ class EvalConfig:
     metric: str = "ndcg@20"
     batch_size: int = 1024
     split_seed: int = 2024
+    #: The sparse protocol: keep this random fraction of each user's training interactions (at
+    #: least one; seeded by ``split_seed``); validation and test are unchanged, and the left-out
+    #: interactions leave the graph too. 1 keeps everything.
+    train_fraction: float = 1.0
 
 
 @dataclass

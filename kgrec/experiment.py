@@ -134,6 +134,8 @@ def _check_eval(config: ExperimentConfig) -> None:
     if name not in METRIC_NAMES or not k.isdigit() or int(k) not in e.ks:
         raise KgrecError(f"eval.metric = {e.metric!r} is not one of {', '.join(allowed)} (a metric at one of eval.ks)")
     _at_least("eval.batch_size", e.batch_size, 1)
+    if not (math.isfinite(e.train_fraction) and 0.0 < e.train_fraction <= 1.0):
+        raise KgrecError(f"eval.train_fraction = {e.train_fraction} must lie in (0, 1] (the share of each user's training interactions kept)")
 
 
 # --------------------------------------------------------------------------- helpers

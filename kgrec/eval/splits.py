@@ -34,6 +34,8 @@ from kgrec.graph.useritem import UserItemSets
 
 PROTOCOLS = ("random", "temporal", "leave-one-out")
 SPLIT_FILES = ("train", "valid", "test")
+#: The sparse protocol's left-out training pairs (``withheld.csv``, written only when there are any).
+WITHHELD = "withheld"
 
 _TRAIN, _VALID, _TEST = 0, 1, 2
 
@@ -46,12 +48,16 @@ class Split:
         train, valid, test: DataFrames with int64 columns ``user`` and ``item``.
         protocol: how the split was made (``random``, ``temporal``, ``leave-one-out``,
             or ``imported`` when read from CSV files).
+        withheld: training pairs the sparse protocol left out (or None).
     """
 
     train: pd.DataFrame
     valid: pd.DataFrame
     test: pd.DataFrame
     protocol: str = "random"
+    #: Training pairs left out by the sparse protocol (:func:`thin_training`): in no part, and
+    #: removed from the training graph like the held-out pairs. None: nothing left out.
+    withheld: pd.DataFrame | None = None
 
     def parts(self) -> dict[str, pd.DataFrame]:
         return {"train": self.train, "valid": self.valid, "test": self.test}
@@ -120,6 +126,30 @@ def split_leave_one_out(pairs: pd.DataFrame, seed: int = 2024) -> Split:
     part[(size >= 3) & (from_end == 0)] = _TEST
     part[(size >= 3) & (from_end == 1)] = _VALID
     return _assemble(frame, part, "leave-one-out")
+
+
+def thin_training(split: Split, fraction: float, seed: int) -> Split:
+    """The sparse protocol: keep a random ``fraction`` of each user's training pairs.
+
+    Each user keeps ``max(1, round(fraction * n))`` of their ``n`` training pairs, drawn
+    uniformly (``seed``); validation and test are unchanged, so the same held-out interactions
+    are ranked with less history. The rest go to :attr:`Split.withheld`.
+    """
+    if fraction >= 1.0:
+        return split
+    train = split.train.reset_index(drop=True)
+    rng = np.random.default_rng(seed)
+    key = rng.random(len(train))
+    order = np.lexsort((key, train["user"].to_numpy()))
+    users = train["user"].to_numpy()[order]
+    starts = np.r_[0, np.flatnonzero(users[1:] != users[:-1]) + 1]
+    counts = np.diff(np.r_[starts, len(users)])
+    rank = np.arange(len(users)) - np.repeat(starts, counts)
+    keep_n = np.maximum(1, np.rint(fraction * counts)).astype(np.int64)
+    kept = np.zeros(len(train), dtype=bool)
+    kept[order] = rank < np.repeat(keep_n, counts)
+    withheld = train[~kept].reset_index(drop=True)
+    return Split(train[kept].reset_index(drop=True), split.valid, split.test, split.protocol, withheld)
 
 
 def make_split(
@@ -203,7 +233,10 @@ def write_split(split: Split, folder: str | os.PathLike, user_ids: Sequence[str]
     folder.mkdir(parents=True, exist_ok=True)
     users = np.asarray(user_ids, dtype=object)
     items = np.asarray(item_ids, dtype=object)
-    for name, part in split.parts().items():
+    parts = dict(split.parts())
+    if split.withheld is not None and len(split.withheld):
+        parts[WITHHELD] = split.withheld
+    for name, part in parts.items():
         table = pd.DataFrame({"user": users[part["user"].to_numpy()], "item": items[part["item"].to_numpy()]})
         _write_atomically(table, folder / f"{name}.csv")
 
@@ -239,7 +272,8 @@ def read_split(folder: str | os.PathLike, user_index: dict[str, int], item_index
                 f"which would leak held-out interactions into training or double-count them",
                 path=folder,
             )
-    return Split(parts["train"], parts["valid"], parts["test"], protocol="imported")
+    withheld = _read_part(folder / f"{WITHHELD}.csv", user_index, item_index) if (folder / f"{WITHHELD}.csv").is_file() else None
+    return Split(parts["train"], parts["valid"], parts["test"], protocol="imported", withheld=withheld)
 
 
 def _read_part(path: Path, user_index: dict[str, int], item_index: dict[str, int]) -> pd.DataFrame:

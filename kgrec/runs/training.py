@@ -9,7 +9,7 @@ import pandas as pd
 import torch
 
 from kgrec.config import ExperimentConfig
-from kgrec.eval.splits import Split, make_split, read_split
+from kgrec.eval.splits import Split, make_split, read_split, thin_training
 from kgrec.experiment import check_experiment, check_for_graph, load_experiment
 from kgrec.graph.container import KnowledgeGraph
 from kgrec.graph.store import load_graph
@@ -39,7 +39,7 @@ def prepare_model(
     features = has_text = None
     if config.model.use_text:
         features, has_text = build_node_features(kg, config.text, device=str(device))
-    held_out = pd.concat([split.valid, split.test], ignore_index=True)[["user", "item"]]
+    held_out = pd.concat([split.valid, split.test, *([split.withheld] if split.withheld is not None else [])], ignore_index=True)[["user", "item"]]
     g = training_tensors(
         kg, held_out, use_kg=config.model.use_kg, kg_min_degree=config.model.kg_min_degree, features=features, has_text=has_text
     )
@@ -55,10 +55,17 @@ def split_for(kg: KnowledgeGraph, config: ExperimentConfig, split_dir: Path | No
     """The run's split: read from ``split_dir``, or made by ``config.eval`` (same seed, same split)."""
     if split_dir is not None:
         log(f"split: read from {split_dir}")
-        return read_split(Path(split_dir), kg.user_index, kg.item_index)
-    pairs = target_pairs(kg, config.train.target_events)
-    log(f"split: {config.eval.split} {config.eval.ratios} (seed {config.eval.split_seed})")
-    return make_split(pairs, config.eval.split, config.eval.ratios, config.eval.split_seed)
+        split = read_split(Path(split_dir), kg.user_index, kg.item_index)
+    else:
+        pairs = target_pairs(kg, config.train.target_events)
+        log(f"split: {config.eval.split} {config.eval.ratios} (seed {config.eval.split_seed})")
+        split = make_split(pairs, config.eval.split, config.eval.ratios, config.eval.split_seed)
+    fraction = config.eval.train_fraction
+    if fraction < 1.0 and split.withheld is None:  # a split read back already carries its thinning
+        split = thin_training(split, fraction, config.eval.split_seed)
+        log(f"sparse protocol: {fraction:g} of each user's training interactions kept ({len(split.train):,}; "
+            f"{len(split.withheld):,} left out of training and of the graph)")
+    return split
 
 
 def train_run(
