@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from kgrec.config import ExperimentConfig
+from kgrec.eval.beyond import evaluation_details, item_entity_sets
 from kgrec.eval.metrics import full_ranking_metrics
 from kgrec.eval.sets import SplitSets
 from kgrec.graph.store import load_graph
@@ -40,6 +41,12 @@ def _setup(graph_dir: Path, config: ExperimentConfig, log):
 def _evaluate(scores, sets: SplitSets, config: ExperimentConfig, which: str) -> dict:
     truth, masked = sets.truth_and_mask(which)
     return full_ranking_metrics(scores, truth, masked, ks=config.eval.ks, batch_size=config.eval.batch_size)
+
+
+def _details(scores, kg, sets: SplitSets, config: ExperimentConfig) -> dict:
+    """The test set beyond accuracy and by group, as for a trained run (:mod:`kgrec.eval.beyond`)."""
+    truth, masked = sets.truth_and_mask("test")
+    return evaluation_details(scores, truth, masked, sets.train, config.eval.ks, config.eval.batch_size, entities=item_entity_sets(kg))
 
 
 def _write_results(config: ExperimentConfig, run_dir: Path, valid: dict, test: dict, selection: str, start: float, **extra) -> dict:
@@ -74,13 +81,13 @@ def popularity_run(graph_dir: Path, config: ExperimentConfig, run_dir: Path, log
         return counts.expand(len(users), -1)
 
     valid, test = _evaluate(scores, sets, config, "valid"), _evaluate(scores, sets, config, "test")
-    return _write_results(config, run_dir, valid, test, "none (no parameters)", start)
+    return _write_results(config, run_dir, valid, test, "none (no parameters)", start, test_details=_details(scores, kg, sets, config))
 
 
 def ease_run(graph_dir: Path, config: ExperimentConfig, run_dir: Path, log=print) -> dict:
     """EASE with its L2 penalty chosen on validation ``eval.metric``; the test set is scored once."""
     start = time.perf_counter()
-    _, _, sets = _setup(graph_dir, config, log)
+    kg, _, sets = _setup(graph_dir, config, log)
     metric = config.eval.metric
     tried, best = {}, None
     for l2 in EASE_L2_GRID:
@@ -92,7 +99,9 @@ def ease_run(graph_dir: Path, config: ExperimentConfig, run_dir: Path, log=print
             best = (view, valid, l2)
     view, valid, l2 = best
     test = _evaluate(view, sets, config, "test")
-    return _write_results(config, run_dir, valid, test, f"valid {metric} over l2", start, ease={"l2": l2, "tried": tried})
+    return _write_results(
+        config, run_dir, valid, test, f"valid {metric} over l2", start, ease={"l2": l2, "tried": tried}, test_details=_details(view, kg, sets, config)
+    )
 
 
 __all__ = ["EASE_L2_GRID", "ease_run", "popularity_run"]

@@ -41,6 +41,33 @@ def hardware(jobs: int = 1) -> str:
     return f"{cpu_name()}, {os.cpu_count()} cores visible, torch {torch.__version__} ({threads})"
 
 
+#: (column, heading) of the breakdown table: beyond accuracy, then NDCG@20 by group.
+DETAIL_COLUMNS = [
+    ("auc", "AUC"),
+    ("coverage@20", "cov@20"),
+    ("long_tail_share@20", "tail share@20"),
+    ("novelty@20", "novelty@20"),
+    ("ild@20", "ILD@20"),
+    ("ndcg@20 history 1-5", "NDCG@20 hist 1-5"),
+    ("ndcg@20 history 6-20", "hist 6-20"),
+    ("ndcg@20 history 21+", "hist 21+"),
+    ("ndcg@20 head", "head items"),
+    ("ndcg@20 tail", "tail items"),
+]
+
+
+def _detail_columns(details: dict | None) -> dict:
+    """The breakdown of one run's ``test_details`` as flat columns (NaN where absent)."""
+    if not details:
+        return {}
+    row = {k: v for k, v in details["beyond"].items() if k in dict(DETAIL_COLUMNS)}
+    for name, group in details["by_history"].items():
+        row[f"ndcg@20 history {name}"] = group.get("ndcg@20") if group.get("num_users") else float("nan")
+    for name, group in details["by_popularity"].items():
+        row[f"ndcg@20 {name}"] = group.get("ndcg@20") if group.get("num_users") else float("nan")
+    return row
+
+
 def collect(suite, out: Path, models=None) -> pd.DataFrame:
     rows = []
     for dataset in suite.datasets:
@@ -58,6 +85,7 @@ def collect(suite, out: Path, models=None) -> pd.DataFrame:
                 row["seconds_per_epoch"] = res["seconds_per_epoch"]
                 row["total_seconds"] = res["train_seconds"]
                 row["device"] = res.get("device_name", res.get("device"))
+                row.update(_detail_columns(res.get("test_details")))
                 rows.append(row)
     return pd.DataFrame(rows)
 
@@ -108,6 +136,21 @@ def markdown(summary: pd.DataFrame, suite, jobs: int = 1, wall_seconds: float | 
             cells += [f"{r['best_epoch_mean']:.0f}", f"{r['seconds_per_epoch_mean']:.2f}", f"{r['total_seconds_mean']:.0f}", str(r["device"])]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
+        present = [(c, h) for c, h in DETAIL_COLUMNS if f"{c}_mean" in table.columns]
+        if present:
+            lines += [
+                "Beyond accuracy and by group (kgrec.eval.beyond): AUC over all unobserved items, catalogue "
+                "coverage, share of the top 20 outside the 20% most popular items, novelty (mean self-information), "
+                "ILD by KG entities; then NDCG@20 for users with 1-5 / 6-20 / 21+ training items and for held-out "
+                "head / long-tail items:",
+                "",
+                "| model | " + " | ".join(h for _, h in present) + " |",
+                "|---|" + "|".join("---:" for _ in present) + "|",
+            ]
+            for _, r in table.iterrows():
+                cells = [f"{r[c + '_mean']:.4f}" if pd.notna(r[c + "_mean"]) else "-" for c, _ in present]
+                lines.append(f"| {r['model']} | " + " | ".join(cells) + " |")
+            lines.append("")
     return "\n".join(lines) + "\n"
 
 

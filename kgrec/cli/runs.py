@@ -23,6 +23,23 @@ def format_metrics(metrics: dict, title: str) -> str:
     return "\n".join(lines)
 
 
+def format_details(details: dict, k: int = 20) -> str:
+    """The test set beyond accuracy and by group (``results.json``'s ``test_details``), at ``k``."""
+    b = details["beyond"]
+    at = lambda name: b.get(f"{name}@{k}", float("nan"))  # noqa: E731
+    lines = [
+        f"test beyond accuracy: AUC {b['auc']:.4f}, coverage@{k} {at('coverage'):.4f}, "
+        f"long-tail share@{k} {at('long_tail_share'):.4f}, novelty@{k} {at('novelty'):.2f}"
+        + (f", ILD@{k} (KG entities) {at('ild'):.4f}" if f"ild@{k}" in b else ""),
+        f"  {'by group':<24}{'users':>8}{'recall@' + str(k):>12}{'ndcg@' + str(k):>12}",
+    ]
+    groups = [(f"history {name} items", row) for name, row in details["by_history"].items()]
+    groups += [(f"{name} items (held out)", row) for name, row in details["by_popularity"].items()]
+    for name, row in groups:
+        lines.append(f"  {name:<24}{row['num_users']:>8,}{row.get(f'recall@{k}', float('nan')):>12.4f}{row.get(f'ndcg@{k}', float('nan')):>12.4f}")
+    return "\n".join(lines)
+
+
 def print_recommendations(run, recs, marked: set[str], mark: str) -> None:
     """Each user's list, one item a line (rank, id, label, score), items in ``marked`` flagged."""
     for user, rows in recs.groupby("user", sort=False):
@@ -81,6 +98,8 @@ def _print_results(results: dict, run: str, t0: float) -> int:
         )
     print(format_metrics(results["valid"], title))
     print(format_metrics(results["test"], "test (train and validation items masked)"))
+    if "test_details" in results:
+        print(format_details(results["test_details"]))
     print(
         f"{results['seconds_per_epoch']:.2f}s per epoch on {results['device_name']}; "
         f"run folder {run} ({time.perf_counter() - t0:.1f}s in all)"

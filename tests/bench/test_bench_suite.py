@@ -53,6 +53,10 @@ def test_suite_runs_and_reports(suite_file, tmp_path):
     assert row["recall@20_std"] == pytest.approx(gnn.std(ddof=1))
     md = (out / "results.md").read_text()
     assert "| Popularity |" in md and "s/epoch" in md and "Hardware" in md
+    assert "Beyond accuracy and by group" in md and "| AUC |" in md.replace("| model | AUC |", "| AUC |")
+    popularity = runs[runs["model"] == "Popularity"].iloc[0]
+    assert 0 <= popularity["auc"] <= 1 and 0 < popularity["coverage@20"] <= 1
+    assert popularity["ild@20"] > 0  # the toy graph's items have genres
     assert (out / "toy-metrics.png").stat().st_size > 0 and (out / "toy-validation-ndcg.png").stat().st_size > 0
 
     # a second call skips finished runs: their results are untouched
