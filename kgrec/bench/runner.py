@@ -99,7 +99,7 @@ def run_suite(
         if not force and _finished(run_dir, config, log):
             continue
         pending.append((dataset, model, seed, config, run_dir))
-    bar = tqdm(total=len(todo), initial=len(todo) - len(pending), desc=f"bench {suite.name}", unit="run", dynamic_ncols=True)
+    bar = tqdm(total=len(todo), initial=len(todo) - len(pending), desc=f"bench {suite.name}", unit="run", dynamic_ncols=True, disable=None)  # no bar in a log: the per-run lines say it
 
     def report(dataset, model, seed, res, seconds):
         t = res["test"]
