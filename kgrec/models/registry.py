@@ -12,6 +12,7 @@ from __future__ import annotations
 from kgrec.config import ExperimentConfig
 from kgrec.errors import KgrecError
 from kgrec.models.base import Recommender
+from kgrec.models.cke import CKERecommender
 from kgrec.models.graph_tensors import GraphTensors
 from kgrec.models.item_item import ItemItemView
 from kgrec.models.lightgcn import LightGCNRecommender
@@ -21,6 +22,7 @@ from kgrec.models.relational import RelationalRecommender
 MODELS: dict[str, type[Recommender]] = {
     "lightgcn": LightGCNRecommender,
     "relational": RelationalRecommender,
+    "cke": CKERecommender,
 }
 
 

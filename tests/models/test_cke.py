@@ -1,0 +1,87 @@
+"""CKE (kgrec.models.cke): TransR by hand, the settings it refuses, and that it trains."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+import torch
+
+from kgrec.cli.main import main
+from kgrec.config import ExperimentConfig, ModelConfig, TrainConfig
+from kgrec.errors import KgrecError
+from kgrec.experiment import check_experiment
+
+
+def _config(**model):
+    return ExperimentConfig(
+        model=ModelConfig(encoder="cke", layers=0, dim=16, use_text=False, **model),
+        train=TrainConfig(epochs=15, batch_size=64, lr=0.02, kg_loss_weight=0.5, patience=15, device="cpu"),
+    )
+
+
+def test_transr_score_by_hand():
+    from kgrec.models.cke import CKERecommender
+    from kgrec.models.inputs import NodeInput
+
+    model = CKERecommender(NodeInput(10, 3, 0, use_id=True, use_text=False), torch.nn.Identity(), 2, 3, 4, 3)
+    with torch.no_grad():
+        model.relation_projection[1] = torch.tensor([[2.0, 0, 0], [0, 1, 0], [0, 0, 0]])
+        model.relation_embedding.weight[1] = torch.tensor([1.0, 0, 0])
+    h, t = torch.tensor([[1.0, 1.0, 5.0]]), torch.tensor([[1.0, 3.0, -5.0]])
+    # M h + r - M t = (2 + 1 - 2, 1 - 3, 0) = (1, -2, 0): f = 5
+    assert model.kg_score(h, torch.tensor([1]), t).item() == pytest.approx(-5.0)
+    assert model.kg_score(h, torch.tensor([1]), t.unsqueeze(1).repeat(1, 2, 1)).tolist() == [[-5.0, -5.0]]
+
+
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        ({"layers": 2}, 'model.layers = 2: model.encoder = "cke" does not propagate'),
+        ({"use_kg": False}, "model.use_kg = false"),
+        ({"edge_dropout": 0.1}, "model.edge_dropout = 0.1 has nothing to act on"),
+    ],
+)
+def test_settings_cke_cannot_honour_are_refused(change, message):
+    config = _config()
+    for key, value in change.items():
+        setattr(config.model, key, value)
+    with pytest.raises(KgrecError, match=message):
+        check_experiment(config)
+    config = _config()
+    config.train.kg_loss_weight = 0.0
+    with pytest.raises(KgrecError, match="train.kg_loss_weight = 0"):
+        check_experiment(config)
+
+
+def _write(config: ExperimentConfig, path):
+    from kgrec.config import dump_toml
+
+    dump_toml(config, path)
+    return path
+
+
+def test_a_graph_without_knowledge_edges_is_refused_before_training(tmp_path, capsys):
+    pd.DataFrame({"user": ["u1", "u2", "u2"], "item": ["i1", "i1", "i2"]}).to_csv(tmp_path / "log.csv", index=False)
+    assert main(["build", "--interactions", str(tmp_path / "log.csv"), "--out", str(tmp_path / "g")]) == 0
+    capsys.readouterr()
+    assert main(["train", "--graph", str(tmp_path / "g"), "--config", str(_write(_config(), tmp_path / "c.toml")), "--run", str(tmp_path / "run")]) == 2
+    assert "'cke' learns from the knowledge graph, and this graph has no knowledge edges" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_cke_learns_tastes_that_follow_genres(tmp_path, click_graph):
+    from kgrec.runs import load_run, train_run
+
+    # users like items of genre u % 3; each user clicked 6 of that genre's 10 items
+    clicks = [(u, (u % 3) + 3 * j, j) for u in range(60) for j in range((u // 3) % 4, (u // 3) % 4 + 6)]
+    click_graph(tmp_path / "graph", clicks, num_items=30, genres=3)
+    results = train_run(tmp_path / "graph", _config(), tmp_path / "run", progress=False, log=lambda *_: None)
+    assert results["valid"]["recall@10"] > 0.5, results["valid"]
+    run = load_run(tmp_path / "run", device="cpu")
+    recs = run.recommend(["u0", "u1"], k=3)
+    genre = {u: int(u[1:]) % 3 for u in ("u0", "u1")}
+    assert all(int(r.item[1:]) % 3 == genre[r.user] for r in recs.itertuples())
+    assert json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[0])["loss_kg"] > 0
