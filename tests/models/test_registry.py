@@ -17,11 +17,17 @@ def config(**model) -> ExperimentConfig:
     return ExperimentConfig(model=ModelConfig(**model))
 
 
+#: Settings each model needs beyond the defaults (CKE does not propagate).
+NEEDS = {"cke": {"layers": 0}}
+
+
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_registry_builds_every_named_model(graph, name):
-    model = build_model(config(encoder=name, dim=8, layers=2, heads=2), graph)
+    from kgrec.models.cke import _NoPropagation
+
+    model = build_model(config(**{"encoder": name, "dim": 8, "layers": 2, "heads": 2, **NEEDS.get(name, {})}), graph)
     assert isinstance(model, MODELS[name]) and isinstance(model, Recommender)
-    expected = KGLightGCN if name == "lightgcn" else RelationalEncoder
+    expected = {"lightgcn": KGLightGCN, "relational": RelationalEncoder, "cke": _NoPropagation}[name]
     assert isinstance(model.encoder, expected)
     assert model.relation_embedding.num_embeddings == graph.num_relations
     emb = model.encode(graph)
