@@ -117,6 +117,23 @@ class _Replica(nn.parallel.DistributedDataParallel):
             return getattr(self.module, name)
 
 
+def end_process_group() -> None:
+    """Destroy the default process group without the gloo shutdown deadlock.
+
+    A gloo group's destructor joins its worker threads while holding the GIL; a worker still
+    releasing a finished collective needs the GIL too (pytorch/pytorch#56297). So: first let
+    the garbage collector free any DDP replica still waiting in a reference cycle (a reducer
+    destroyed after its group hangs the same way), then give the workers a moment, then
+    destroy. Seen to deadlock on the failure path, where DDP's last all-reduce was still being
+    released, and in the tests, where a replica outlived its group.
+    """
+    import gc
+
+    gc.collect()
+    time.sleep(0.1)
+    dist.destroy_process_group()
+
+
 def replica(model: nn.Module, device: torch.device) -> nn.Module:
     """``model`` wrapped in DistributedDataParallel (a process group must be running).
 
@@ -270,12 +287,7 @@ def launch(device: str | torch.device = "auto") -> Iterator[World]:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise KgrecError(f"another training process failed first (its own error names its rank); here: {first}") from None
     if owned:  # success only: after a failure the group is abandoned, see leave()
-        # A gloo group's destructor joins its worker threads while holding the GIL; a worker
-        # still releasing a finished collective needs the GIL too (pytorch/pytorch#56297), so
-        # let it finish first. Seen to deadlock on the failure path, where DDP's last
-        # all-reduce was still being released.
-        time.sleep(0.1)
-        dist.destroy_process_group()
+        end_process_group()
 
 
 def abandoned() -> bool:
