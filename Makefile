@@ -17,9 +17,10 @@ $(VENV)/.installed: pyproject.toml constraints/cpu.txt
 install: $(VENV)/.installed
 
 ## The main job on the bundled demo data: build the graph, train, evaluate, recommend.
+## (--force: running it again replaces the demo's own graph and run, atomically.)
 demo: install
-	$(KGREC) build --spec graphs/demo.toml --out graphs/demo
-	$(KGREC) train --graph graphs/demo --config experiments/demo.toml --run runs/demo
+	$(KGREC) build --spec graphs/demo.toml --out graphs/demo --force
+	$(KGREC) train --graph graphs/demo --config experiments/demo.toml --run runs/demo --force
 	$(KGREC) recommend --run runs/demo --users all --k 10 --out runs/demo/recommendations.csv --show 3
 
 ## The test suite.
@@ -29,8 +30,8 @@ test: install
 ## MovieLens-100K with its Freebase KG (fetched from the RecBole 1.2.1 wheel into data/cache).
 ml-100k: install
 	$(KGREC) data fetch ml-100k
-	$(KGREC) build --spec graphs/ml-100k.toml --out graphs/ml-100k
-	$(KGREC) train --graph graphs/ml-100k --config experiments/ml-100k-best.toml --run runs/ml-100k
+	$(KGREC) build --spec graphs/ml-100k.toml --out graphs/ml-100k --force
+	$(KGREC) train --graph graphs/ml-100k --config experiments/ml-100k-best.toml --run runs/ml-100k --force
 	$(KGREC) recommend --run runs/ml-100k --users all --k 50 --out runs/ml-100k/recommendations.csv
 	$(PY) experiments/score_recommendations.py --recs runs/ml-100k/recommendations.csv --test runs/ml-100k/split/test.csv
 
