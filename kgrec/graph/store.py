@@ -141,7 +141,8 @@ def load_graph(folder: Path) -> KnowledgeGraph:
             data[ef["dst"], REVERSE_PREFIX + ef["relation"], ef["src"]].edge_index = ei.flip(0)
     except (OSError, KeyError, ValueError) as e:
         raise KgrecError(f"damaged graph folder ({type(e).__name__}: {e}); rebuild it", path=folder) from None
-    manifest.setdefault("content_hash", content_hash(folder))  # a graph written before kgrec kept one
+    if "content_hash" not in manifest:  # a graph written before kgrec kept one: hash it now
+        manifest["content_hash"] = content_hash(folder)
     statements = None
     if (folder / "rdf_statements.parquet").is_file():
         statements = pd.read_parquet(folder / "rdf_statements.parquet")
