@@ -121,8 +121,12 @@ def triple_table(tables: ExportTables) -> pd.DataFrame:
     blocks.append(_block(iris, str(RDF.type), [classes[t] for t in types], IRI))
     user_or_item = np.isin(types, [USER, ITEM])
     blocks.append(_block(iris[user_or_item], str(KGREC.id), nodes["id"].to_numpy(dtype=object)[user_or_item], LITERAL))
+    originals = tables.statements if tables.statements is not None and len(tables.statements) else None
     for column, predicate in (("label", RDFS.label), ("description", SCHEMA.description)):
         has = nodes[column].notna().to_numpy()
+        if originals is not None:  # the input's own label/description wins over kgrec's plain copy
+            said = originals.loc[(originals["object_kind"] == LITERAL) & (originals["predicate"] == str(predicate)), "subject"]
+            has = has & ~pd.Series(iris).isin(said).to_numpy()
         blocks.append(_block(iris[has], str(predicate), nodes[column].to_numpy(dtype=object)[has], LITERAL))
     if tables.embeddings is not None:
         has = tables.has_embedding()
@@ -157,29 +161,10 @@ def triple_table(tables: ExportTables) -> pd.DataFrame:
             _block(rec_iris, str(KGREC.rank), ranks, LITERAL, str(XSD.integer)),
             _block(rec_iris, str(KGREC.score), scores, LITERAL, str(XSD.double)),
         ]
-    originals = tables.statements
-    if originals is not None and len(originals):
-        blocks.append(
-            pd.DataFrame(
-                {
-                    "s": originals["subject"].to_numpy(dtype=object),
-                    "p": originals["predicate"].to_numpy(dtype=object),
-                    "o": originals["object"].to_numpy(dtype=object),
-                    "kind": originals["object_kind"].to_numpy(dtype=object),
-                    "datatype": originals["datatype"].to_numpy(dtype=object),
-                    "language": originals["language"].to_numpy(dtype=object),
-                }
-            )
-        )
+    if originals is not None:  # the RDF's own classes and literals, as written
+        column = lambda name: originals[name].to_numpy(dtype=object)  # noqa: E731
+        blocks.append(_block(column("subject"), column("predicate"), column("object"), column("object_kind"), column("datatype"), column("language")))
     table = pd.concat(blocks, ignore_index=True)
-    if originals is not None and len(originals):  # the original label/description wins over kgrec's copy
-        said = set(zip(originals.loc[originals["object_kind"] == LITERAL, "subject"], originals.loc[originals["object_kind"] == LITERAL, "predicate"]))
-        text_predicates = {str(RDFS.label), str(SCHEMA.description)}
-        copy = (table["kind"] == LITERAL) & table["p"].isin(text_predicates) & (table["language"] == "") & (table["datatype"] == "")
-        copy &= pd.Series([(s, p) in said for s, p in zip(table["s"], table["p"])], index=table.index)
-        is_original = np.zeros(len(table), dtype=bool)
-        is_original[len(table) - len(originals):] = True
-        table = table[~(copy.to_numpy() & ~is_original)]
     return table.drop_duplicates(ignore_index=True)
 
 
