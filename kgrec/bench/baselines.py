@@ -43,10 +43,13 @@ def _evaluate(scores, sets: SplitSets, config: ExperimentConfig, which: str) -> 
     return full_ranking_metrics(scores, truth, masked, ks=config.eval.ks, batch_size=config.eval.batch_size)
 
 
-def _details(scores, kg, sets: SplitSets, config: ExperimentConfig) -> dict:
-    """The test set beyond accuracy and by group, as for a trained run (:mod:`kgrec.eval.beyond`)."""
+def _test(scores, kg, sets: SplitSets, config: ExperimentConfig) -> tuple[dict, dict]:
+    """Test metrics, and the test set beyond accuracy and by group as for a trained run
+    (:mod:`kgrec.eval.beyond`), from one ranking of the test users."""
     truth, masked = sets.truth_and_mask("test")
-    return evaluation_details(scores, truth, masked, sets.train, config.eval.ks, config.eval.batch_size, entities=item_entity_sets(kg))
+    ks, batch = config.eval.ks, config.eval.batch_size
+    test, per_user = full_ranking_metrics(scores, truth, masked, ks=ks, batch_size=batch, return_per_user=True)
+    return test, evaluation_details(scores, truth, masked, sets.train, ks, batch, entities=item_entity_sets(kg), per_user=per_user)
 
 
 def _write_results(config: ExperimentConfig, run_dir: Path, valid: dict, test: dict, selection: str, start: float, **extra) -> dict:
@@ -80,8 +83,9 @@ def popularity_run(graph_dir: Path, config: ExperimentConfig, run_dir: Path, log
     def scores(users):
         return counts.expand(len(users), -1)
 
-    valid, test = _evaluate(scores, sets, config, "valid"), _evaluate(scores, sets, config, "test")
-    return _write_results(config, run_dir, valid, test, "none (no parameters)", start, test_details=_details(scores, kg, sets, config))
+    valid = _evaluate(scores, sets, config, "valid")
+    test, details = _test(scores, kg, sets, config)
+    return _write_results(config, run_dir, valid, test, "none (no parameters)", start, test_details=details)
 
 
 def ease_run(graph_dir: Path, config: ExperimentConfig, run_dir: Path, log=print) -> dict:
@@ -98,10 +102,8 @@ def ease_run(graph_dir: Path, config: ExperimentConfig, run_dir: Path, log=print
         if best is None or valid[metric] > best[1][metric]:
             best = (view, valid, l2)
     view, valid, l2 = best
-    test = _evaluate(view, sets, config, "test")
-    return _write_results(
-        config, run_dir, valid, test, f"valid {metric} over l2", start, ease={"l2": l2, "tried": tried}, test_details=_details(view, kg, sets, config)
-    )
+    test, details = _test(view, kg, sets, config)
+    return _write_results(config, run_dir, valid, test, f"valid {metric} over l2", start, ease={"l2": l2, "tried": tried}, test_details=details)
 
 
 __all__ = ["EASE_L2_GRID", "ease_run", "popularity_run"]

@@ -150,6 +150,7 @@ def evaluation_details(
     ks: Sequence[int],
     batch_size: int = 1024,
     entities: list[frozenset[int]] | None = None,
+    per_user: pd.DataFrame | None = None,
 ) -> dict:
     """``{"beyond": {...}, "by_history": {...}, "by_popularity": {...}}`` for one held-out set.
 
@@ -158,10 +159,13 @@ def evaluation_details(
         truth, exclude: the held-out items and the masked ones (the test protocol).
         train: the training positives (history lengths, item popularity).
         entities: per item, its KG entity nodes (:func:`item_entity_sets`) for ILD; None: no ILD.
+        per_user: the per-user metrics of this very ranking, when the caller has them already
+            (``full_ranking_metrics(..., return_per_user=True)``); computed otherwise.
     """
     ks = sorted(set(int(k) for k in ks))
     truth, exclude, train = truth.to("cpu"), exclude.to("cpu"), train.to("cpu")
-    summary, per_user = full_ranking_metrics(score_fn, truth, exclude, ks=ks, batch_size=batch_size, progress=False, return_per_user=True)
+    if per_user is None:
+        _, per_user = full_ranking_metrics(score_fn, truth, exclude, ks=ks, batch_size=batch_size, progress=False, return_per_user=True)
     users = torch.as_tensor(per_user["user"].to_numpy().copy(), dtype=torch.long)
     popularity = item_popularity(train)
     head = head_items(popularity)

@@ -9,8 +9,7 @@ import pandas as pd
 import torch
 
 from kgrec.config import ExperimentConfig
-from kgrec.eval.beyond import evaluation_details, item_entity_sets
-from kgrec.eval.sets import SplitSets
+from kgrec.eval.beyond import item_entity_sets
 from kgrec.eval.splits import Split, make_split, read_split, thin_training
 from kgrec.experiment import check_experiment, check_for_graph, load_experiment
 from kgrec.graph.container import KnowledgeGraph
@@ -21,7 +20,7 @@ from kgrec.models.base import Recommender, count_parameters
 from kgrec.models.graph_tensors import GraphTensors
 from kgrec.models.item_item import build_item_item
 from kgrec.models.registry import build_model
-from kgrec.io import is_empty_or_missing, replacing_folder, staging_folder, write_json
+from kgrec.io import is_empty_or_missing, replacing_folder, staging_folder
 from kgrec.runs.folder import read_run_meta, run_graph, start_run_folder
 from kgrec.text.features import build_node_features
 from kgrec.train import distributed
@@ -139,23 +138,10 @@ def _train_run(world, graph_dir: Path, config: ExperimentConfig, run_dir: Path, 
     )
     if config.train.sampler == "neighbor":
         log(f"training on sampled neighbourhoods, fanouts {config.train.fanouts} (evaluation over the full graph)")
-    results = fit(model, g, split, config, run_dir, device=device, generator=generator, progress=progress, world=world, log=log)
-    return add_test_details(results, model, g, kg, split, config, run_dir, device) if world.is_main else results
-
-
-def add_test_details(results: dict, model: Recommender, g: GraphTensors, kg: KnowledgeGraph, split: Split, config: ExperimentConfig, run_dir: Path, device) -> dict:
-    """``results["test_details"]``: AUC, coverage, long-tail share, novelty, ILD by the KG, and
-    the test metrics by history length and by item popularity (:mod:`kgrec.eval.beyond`),
-    written into ``results.json``."""
-    sets = SplitSets.from_split(split, kg.num_users, kg.num_items, device)
-    emb = model.infer(g)
-    truth, masked = sets.truth_and_mask("test")
-    results["test_details"] = evaluation_details(
-        lambda users: model.full_scores(users.to(device), emb), truth, masked, sets.train,
-        config.eval.ks, config.eval.batch_size, entities=item_entity_sets(kg),
+    return fit(
+        model, g, split, config, run_dir, device=device, generator=generator, progress=progress, world=world, log=log,
+        item_entities=item_entity_sets(kg),
     )  # fmt: skip
-    write_json(Path(run_dir) / "results.json", results)
-    return results
 
 
 def resume_run(run_dir: Path, *, progress: bool = True, log=print) -> dict:
@@ -177,8 +163,10 @@ def resume_run(run_dir: Path, *, progress: bool = True, log=print) -> dict:
         model, g = prepare_model(kg, config, split, device)
         log = world.main_only(log)
         log(f"resuming {run_dir} on {device}")
-        results = fit(model, g, split, config, run_dir, device=device, generator=generator, progress=progress, resume=True, world=world, log=log)
-        return add_test_details(results, model, g, kg, split, config, run_dir, device) if world.is_main else results
+        return fit(
+            model, g, split, config, run_dir, device=device, generator=generator, progress=progress, resume=True,
+            world=world, log=log, item_entities=item_entity_sets(kg),
+        )  # fmt: skip
 
 
 __all__ = ["check_run_target", "prepare_model", "resume_run", "split_for", "train_run"]

@@ -22,6 +22,7 @@ import torch
 
 from kgrec.config import ExperimentConfig
 from kgrec.errors import KgrecError
+from kgrec.eval.beyond import evaluation_details
 from kgrec.eval.sets import SplitSets
 from kgrec.eval.splits import Split
 from kgrec.io import atomic_path, write_json
@@ -48,6 +49,7 @@ def fit(
     resume: bool = False,
     world: World | None = None,
     log=print,
+    item_entities: list[frozenset[int]] | None = None,
 ) -> dict:
     """Train ``model`` on ``split.train``, select on ``split.valid``, report on ``split.test``.
 
@@ -59,6 +61,8 @@ def fit(
     trains as a DDP replica on this process's share of each epoch, and rank 0 alone evaluates
     and writes (:mod:`kgrec.train.distributed`). Progress: a bar on a terminal, one ``log`` line
     per evaluated epoch otherwise (:mod:`kgrec.train.progress`); ``curves.png`` at the end.
+    ``results.json`` also holds the test set beyond accuracy and by group
+    (:func:`kgrec.eval.beyond.evaluation_details`; ILD by ``item_entities`` when given).
 
     ``config`` is expected to be checked already (:func:`kgrec.experiment.check_experiment`).
     """
@@ -155,13 +159,19 @@ def fit(
     if not world.is_main:  # rank 0 alone selects, tests and writes; the others return its results
         return world.share(None)
     load_weights(model, run_dir / "model.safetensors", device)
+    emb = model.infer(g)  # the blend weight below changes scores, not embeddings
     valid, item_item = state.best_valid, None
     if model.item_item is not None:  # the blend weight, on validation; saved with the weights
-        item_item = select_blend(model, model.infer(g), sets.valid, sets.train, metric, ec.ks, ec.batch_size)
+        item_item = select_blend(model, emb, sets.valid, sets.train, metric, ec.ks, ec.batch_size)
         valid = item_item.pop("valid")
         item_item = {"kind": config.model.item_item, "l2": config.model.item_item_l2, "valid_dot_only": state.best_valid, **item_item}
         save_weights(model, run_dir / "model.safetensors")
-    test = sets.evaluate(model, model.infer(g), "test", ec.ks, ec.batch_size)
+    test, per_user = sets.evaluate(model, emb, "test", ec.ks, ec.batch_size, return_per_user=True)
+    truth, masked = sets.truth_and_mask("test")
+    details = evaluation_details(
+        lambda users: model.full_scores(users.to(device), emb), truth, masked, sets.train, ec.ks, ec.batch_size,
+        entities=item_entities, per_user=per_user,
+    )  # fmt: skip
     results = {
         "best_epoch": state.best_epoch,
         "epochs_run": state.epoch,
@@ -178,6 +188,7 @@ def fit(
     }
     if item_item is not None:
         results["item_item"] = item_item
+    results["test_details"] = details
     plot_curves(metrics_path, run_dir / "curves.png", metric)
     write_json(run_dir / "results.json", results)
     shutil.rmtree(checkpoint_dir, ignore_errors=True)  # the run is complete; weights stay
