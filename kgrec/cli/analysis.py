@@ -11,20 +11,13 @@ import json
 import re
 from pathlib import Path
 
-from kgrec.cli.options import add_device, add_force, add_graph_override, add_k, add_output_format, add_run, at_least_one
+from kgrec.cli.options import add_device, add_force, add_k, add_output_format, add_run_options, at_least_one, load_run_from_args
 from kgrec.cli.runs import print_notes, print_recommendations
 from kgrec.errors import KgrecError
 
 
 def _ids(text: str | None) -> list[str] | None:
     return None if text is None else [t.strip() for t in text.split(",") if t.strip()]
-
-
-def _load(args, **kw):
-    """The run named by ``--run`` (its graph from ``--graph`` where given)."""
-    from kgrec.runs import load_run
-
-    return load_run(Path(args.run), device=args.device, graph=getattr(args, "run_graph", None), **kw)
 
 
 def _records(frame) -> list[dict]:
@@ -48,7 +41,7 @@ def _print_items(frame, title: str, score: str = "score") -> None:
 
 # --------------------------------------------------------------------------- commands
 def cmd_explain(args) -> int:
-    run = _load(args)
+    run = load_run_from_args(args)
     explanations = run.explain(args.user, item=args.item, k=args.k, paths=args.paths)
     picture = None
     if not args.no_png:
@@ -68,7 +61,7 @@ def cmd_explain(args) -> int:
 
 
 def cmd_similar(args) -> int:
-    run = _load(args)
+    run = load_run_from_args(args)
     similar = run.similar(args.item, k=args.k) if args.mode in ("similar", "both") else None
     bundles = run.bundles(args.item, k=args.k, min_support=args.min_support) if args.mode in ("bundle", "both") else None
     if args.output_format == "json":
@@ -88,7 +81,7 @@ def cmd_similar(args) -> int:
 
 
 def cmd_add_items(args) -> int:
-    run = _load(args)
+    run = load_run_from_args(args)
     cold = run.add_items(
         [Path(p) for p in args.rdf], items=_ids(args.items), item_iri=args.item_iri,
         save=not args.dry_run, id_init=args.id_init, replace=args.force,
@@ -112,7 +105,7 @@ def cmd_add_items(args) -> int:
 def cmd_new_user(args) -> int:
     if bool(args.text) == bool(args.liked):
         raise KgrecError("give either --text PROFILE or --liked ITEM,ITEM,...")
-    run = _load(args)
+    run = load_run_from_args(args)
     if args.text:
         recs = run.recommend_for_text(args.text, k=args.k)
         title = f"top {args.k} for a new user: {args.text!r}"
@@ -153,7 +146,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(through shared entities, other users, or item-item relations), each edge scored by the "
         "cosine of its endpoints' trained embeddings; printed, and drawn as a PNG.",
     )  # fmt: skip
-    add_run(p)
+    add_run_options(p)
     p.add_argument("--user", required=True, help="the user's original id")
     p.add_argument("--item", help="explain this item (default: the user's top --k recommendations)")
     add_k(p, 3, "recommendations to explain")
@@ -161,8 +154,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--png", help="picture file (default: RUN/explanations/user_USER.png)")
     p.add_argument("--no-png", action="store_true", help="text only, no picture")
     add_output_format(p)
-    add_graph_override(p)
-    add_device(p)
     p.set_defaults(func=cmd_explain)
 
     p = sub.add_parser(
@@ -170,14 +161,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="'More like this' by the cosine of trained item embeddings, and 'often taken "
         "together' by co-interaction lift over the training interactions.",
     )  # fmt: skip
-    add_run(p)
+    add_run_options(p)
     p.add_argument("--item", required=True, help="the item's original id")
     add_k(p, 10, "items per list")
     p.add_argument("--mode", choices=["similar", "bundle", "both"], default="both", help="which list(s)")
     p.add_argument("--min-support", type=at_least_one, default=2, help="bundles: least number of users who took both")
     add_output_format(p)
-    add_graph_override(p)
-    add_device(p)
     p.set_defaults(func=cmd_similar)
 
     p = sub.add_parser(
@@ -186,7 +175,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "entities the graph has, embed them with the trained model and save them in "
         "RUN/added_items/: every command on the run ranks them from then on.",
     )  # fmt: skip
-    add_run(p)
+    add_run_options(p)
     p.add_argument("--rdf", action="append", required=True, metavar="FILE", help="RDF about the new items (repeatable)")
     p.add_argument("--items", help="comma-separated ids of the items to add (default: every new described resource)")
     p.add_argument("--item-iri", metavar="TEMPLATE", help="item IRI template, e.g. 'http://example.org/item/{id}' (default: the graph's rule)")
@@ -196,8 +185,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--show", type=int, default=3, help="new items whose closest trained items are printed")
     p.add_argument("--dry-run", action="store_true", help="embed and print, save nothing")
     p.add_argument("--force", action="store_true", help="replace items added earlier under the same ids")
-    add_graph_override(p)
-    add_device(p)
     p.set_defaults(func=cmd_add_items)
 
     p = sub.add_parser(
@@ -205,14 +192,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="A new user from a few liked items (folded in as a user node) or from a text "
         "profile (matched to item descriptions by the text encoder first).",
     )  # fmt: skip
-    add_run(p)
+    add_run_options(p)
     p.add_argument("--text", help="a text profile, e.g. 'dark science fiction with a great soundtrack'")
     p.add_argument("--liked", help="comma-separated ids of liked items")
     p.add_argument("--method", choices=["fold-in", "mean"], default="fold-in", help="with --liked: a new user node, or the mean of the items")
     add_k(p, 10, "items to recommend")
     add_output_format(p)
-    add_graph_override(p)
-    add_device(p)
     p.set_defaults(func=cmd_new_user)
 
     p = sub.add_parser(

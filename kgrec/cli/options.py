@@ -32,16 +32,24 @@ def at_least_one(value: str) -> int:
     return n
 
 
-def add_run(p: argparse.ArgumentParser, *, required: bool = True, help: str = "a run folder written by `kgrec train`") -> None:
-    p.add_argument("--run", required=required, help=help)
-
-
-def add_graph_override(p: argparse.ArgumentParser) -> None:
-    """``--graph`` for commands that load a run: where its graph is now, if it moved."""
+def add_run_options(p: argparse.ArgumentParser) -> None:
+    """What a command that asks a trained run needs: ``--run``, ``--graph`` (where the run's
+    graph is now, if it moved) and ``--device``; :func:`load_run_from_args` loads it."""
+    p.add_argument("--run", required=True, help="a run folder written by `kgrec train`")
     p.add_argument(
         "--graph", dest="run_graph", metavar="GRAPH",
         help="the run's graph folder, if it is no longer where training found it (same content: checked by hash)",
     )  # fmt: skip
+    add_device(p)
+
+
+def load_run_from_args(args: argparse.Namespace, **kwargs):
+    """The run named by :func:`add_run_options`' options (``kwargs`` go to :func:`kgrec.runs.load_run`)."""
+    from pathlib import Path
+
+    from kgrec.runs import load_run
+
+    return load_run(Path(args.run), device=args.device, graph=args.run_graph, **kwargs)
 
 
 def add_device(p: argparse.ArgumentParser, *, default: str | None = "auto", what: str = "device for the model") -> None:

@@ -7,7 +7,7 @@ import json
 import time
 from pathlib import Path
 
-from kgrec.cli.options import add_device, add_force, add_graph_override, add_k, add_output_format, add_run
+from kgrec.cli.options import add_device, add_force, add_k, add_output_format, add_run_options, load_run_from_args
 from kgrec.errors import KgrecError
 
 
@@ -108,15 +108,8 @@ def _print_results(results: dict, run: str, t0: float) -> int:
 
 
 # --------------------------------------------------------------------------- evaluate / recommend
-def load(args):
-    """The run named by ``--run``, its graph from ``--graph`` where given."""
-    from kgrec.runs import load_run
-
-    return load_run(Path(args.run), device=args.device, graph=getattr(args, "run_graph", None))
-
-
 def cmd_evaluate(args) -> int:
-    run = load(args)
+    run = load_run_from_args(args)
     metrics = run.evaluate(args.set)
     if args.output_format == "json":  # one JSON document on stdout, nothing else
         print(json.dumps(metrics, indent=2))
@@ -132,7 +125,7 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_recommend(args) -> int:
-    run = load(args)
+    run = load_run_from_args(args)
     users = None if args.users == "all" else [u.strip() for u in args.users.split(",") if u.strip()]
     recs = run.recommend(users, k=args.k)
     if args.out:
@@ -177,12 +170,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Rank every item of the run's catalogue (items added after training included) "
         "for every user with held-out items; training (and, for test, validation) items masked.",
     )
-    add_run(p)
+    add_run_options(p)
     p.add_argument("--set", choices=["test", "valid"], default="test", help="which held-out part")
     add_output_format(p)
     p.add_argument("--json", action="store_true", help="also print the metrics as JSON after the table")
-    add_graph_override(p)
-    add_device(p)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser(
@@ -192,11 +183,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "`kgrec evaluate` ranks; items added with `kgrec add-items` take part. Prints the first "
         "--show users; --out writes every list as CSV.",
     )
-    add_run(p)
+    add_run_options(p)
     p.add_argument("--users", default="all", help="'all' or a comma-separated list of user ids")
     add_k(p, 20, "items per user")
     p.add_argument("--out", help="write every user's list as user,item,rank,score CSV here")
     p.add_argument("--show", type=int, default=3, help="how many users' lists to print")
-    add_graph_override(p)
-    add_device(p)
     p.set_defaults(func=cmd_recommend)
