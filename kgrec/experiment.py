@@ -82,7 +82,7 @@ def check_for_graph(config: ExperimentConfig, kg: KnowledgeGraph) -> None:
                 f"(its behaviours: {', '.join(kg.behaviours)})"
             )
     check_item_item(config.model.item_item, config.model.item_item_l2, kg.num_items)
-    if getattr(MODELS[config.model.encoder], "needs_knowledge", False) and not kg.knowledge_edge_types():
+    if MODELS[config.model.encoder].needs_knowledge and not kg.knowledge_edge_types():
         raise KgrecError(
             f"model.encoder = {config.model.encoder!r} learns from the knowledge graph, and this graph has no "
             "knowledge edges (build it with --rdf, or choose another model.encoder)"

@@ -207,10 +207,13 @@ class Recommender(nn.Module):
             "neighbor"``).
         supports_layers: ``forward(g, layers=True)`` returns per-layer embeddings (for the
             structural-neighbour contrast).
+        needs_knowledge: the model learns from knowledge edges; a graph without any is refused
+            before training (:func:`kgrec.experiment.check_for_graph`).
     """
 
     supports_blocks: bool = False
     supports_layers: bool = False
+    needs_knowledge: bool = False
 
     def __init__(self, num_users: int, num_items: int, item_item: ItemItemView | None = None):
         super().__init__()

@@ -51,7 +51,6 @@ class _NoPropagation(nn.Module):
 class CKERecommender(GraphRecommender):
     """``model.encoder = "cke"``: MF with items tied to their TransR-trained KG embeddings."""
 
-    #: kgrec refuses to train it without knowledge edges (:func:`kgrec.experiment.check_for_graph`).
     needs_knowledge = True
 
     def __init__(self, *args, **kwargs):
