@@ -357,8 +357,9 @@ class Run:
         replaced = set(cold.ids) & set(self.added_item_ids)
         if replaced:  # rebuild the added catalogue without them, then add the new versions
             earlier = [b for b in (batch.without(replaced) for batch in self.added) if b is not None]
+            id_init_before = self._id_init
             self._reset()
-            self._apply(earlier, self._id_init)
+            self._apply(earlier, id_init_before)
         features = has_text = None
         if self.model.uses_text:  # a model without text has no use for the features
             features, has_text = encode_item_texts(cold.texts, self.config.text, encoder, device=str(self.device))
@@ -369,9 +370,7 @@ class Run:
 
     def _reset(self) -> None:
         """Back to the trained catalogue (no added items)."""
-        fresh = self.without_added_items()
-        for name in ("graph", "x0", "z", "names", "item_nodes", "item_ids", "_item_texts", "added", "_finder", "_emb", "_sets", "_pos"):
-            setattr(self, name, getattr(fresh, name))
+        self.__dict__.update(self.without_added_items().__dict__)  # every field, none forgotten
 
     def record(self, explanation: Explanation) -> dict:
         """An explanation as plain data (what ``kgrec explain --format json`` prints)."""
