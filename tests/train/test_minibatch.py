@@ -339,4 +339,9 @@ def test_demo_mini_batch_run_resumes_to_the_same_metrics(demo_graph, tmp_path, m
         train_run(demo_graph, config, tmp_path / "cut", progress=False, log=lambda *_: None)
     monkeypatch.setattr(loop, "save_checkpoint", save)
     resumed = resume_run(tmp_path / "cut", progress=False, log=lambda *_: None)
-    assert resumed["valid"] == whole["valid"] and resumed["test"] == whole["test"]
+    # Equal up to float summation order: on CI one near-tie at rank ~50 swapped once (ndcg@50 moved
+    # by 5e-6). A resume that drew other samples moves these metrics by about 1e-2.
+    assert resumed["best_epoch"] == whole["best_epoch"]
+    for part in ("valid", "test"):
+        for key, value in whole[part].items():
+            assert resumed[part][key] == pytest.approx(value, abs=1e-4), (part, key)
