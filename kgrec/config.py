@@ -133,8 +133,8 @@ class ModelConfig:
     """
 
     #: The model (:data:`kgrec.models.registry.MODELS`): ``lightgcn`` (LightGCN propagation over
-    #: the collaborative knowledge graph) or ``relational`` (relation-aware attentive message
-    #: passing).
+    #: the collaborative knowledge graph), ``relational`` (relation-aware attentive message
+    #: passing), or the standard KG recommenders ``cke``, ``kgat``, ``kgin``.
     encoder: str = "lightgcn"
     dim: int = 64
     layers: int = 3
@@ -149,12 +149,14 @@ class ModelConfig:
     kg_min_degree: int = 2
     #: L2-normalise final embeddings (dot product = cosine); pair with the softmax loss.
     normalize: bool = False
-    #: Dropout on each layer's update (relational encoder only).
+    #: Dropout on each layer's update or output (relational, kgat, kgin).
     dropout: float = 0.0
     #: Edge dropout during training (fraction of edges removed per step).
     edge_dropout: float = 0.0
     #: Attention heads (relational encoder only; must divide ``dim``).
     heads: int = 2
+    #: User intents, each a mix of the KG relations (kgin only).
+    intents: int = 4
     #: A linear item-item view of the training history blended into the dot-product scores:
     #: ``"ease"`` (Steck 2019's closed-form item-item weights; catalogues up to 20,000 items) or
     #: ``"none"``. Training is unchanged; the blend weight is chosen on validation afterwards,
@@ -190,6 +192,9 @@ class TrainConfig:
     contrast_temperature: float = 0.1
     #: An even layer: its embedding aggregates same-type neighbours (users who share items).
     contrast_layer: int = 2
+    #: Weight of KGIN's independence term between its intents (distance correlation; kgin only,
+    #: whose paper uses 1e-4); 0 turns it off.
+    independence_weight: float = 0.0
     #: Early stopping: evaluations without improvement of the validation metric.
     patience: int = 20
     #: Learning-rate decay on plateaus: after every ``lr_patience`` evaluations without

@@ -54,6 +54,9 @@ class GraphRecommender(Recommender):
         item_item: an optional item-item view blended into the ranking scores.
     """
 
+    #: The model has user intents (KGIN), so ``train.independence_weight`` means something.
+    has_intents: bool = False
+
     def __init__(
         self,
         node_input: NodeInput,
@@ -101,6 +104,13 @@ class GraphRecommender(Recommender):
             )
         check_settings(m.item_item, m.item_item_l2)
         t = config.train
+        if t.independence_weight < 0:
+            raise KgrecError(f"train.independence_weight = {t.independence_weight} must be 0 or more")
+        if t.independence_weight > 0 and not cls.has_intents:
+            raise KgrecError(
+                f"train.independence_weight = {t.independence_weight} is KGIN's intent independence; "
+                f'model.encoder = {m.encoder!r} has no intents (use "kgin", or independence_weight = 0)'
+            )
         if t.contrast_weight > 0:
             if not cls.supports_layers:
                 raise KgrecError(

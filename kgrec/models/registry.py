@@ -15,6 +15,8 @@ from kgrec.models.base import Recommender
 from kgrec.models.cke import CKERecommender
 from kgrec.models.graph_tensors import GraphTensors
 from kgrec.models.item_item import ItemItemView
+from kgrec.models.kgat import KGATRecommender
+from kgrec.models.kgin import KGINRecommender
 from kgrec.models.lightgcn import LightGCNRecommender
 from kgrec.models.relational import RelationalRecommender
 
@@ -23,6 +25,8 @@ MODELS: dict[str, type[Recommender]] = {
     "lightgcn": LightGCNRecommender,
     "relational": RelationalRecommender,
     "cke": CKERecommender,
+    "kgat": KGATRecommender,
+    "kgin": KGINRecommender,
 }
 
 
