@@ -134,7 +134,7 @@ class ModelConfig:
 
     #: The model (:data:`kgrec.models.registry.MODELS`): ``lightgcn`` (LightGCN propagation over
     #: the collaborative knowledge graph), ``relational`` (relation-aware attentive message
-    #: passing), or the standard KG recommenders ``cke``, ``kgat``, ``kgin``.
+    #: passing), or the standard KG recommenders ``cke``, ``kgat``, ``kgin``, ``kgcl``.
     encoder: str = "lightgcn"
     dim: int = 64
     layers: int = 3
@@ -155,6 +155,8 @@ class ModelConfig:
     edge_dropout: float = 0.0
     #: Attention heads (relational encoder only; must divide ``dim``).
     heads: int = 2
+    #: Fraction of knowledge edges each of KGCL's two KG views drops (kgcl only).
+    kg_view_dropout: float = 0.5
     #: User intents, each a mix of the KG relations (kgin only).
     intents: int = 4
     #: A linear item-item view of the training history blended into the dot-product scores:

@@ -111,16 +111,7 @@ class GraphRecommender(Recommender):
                 f"train.independence_weight = {t.independence_weight} is KGIN's intent independence; "
                 f'model.encoder = {m.encoder!r} has no intents (use "kgin", or independence_weight = 0)'
             )
-        if t.contrast_weight > 0:
-            if not cls.supports_layers:
-                raise KgrecError(
-                    f"train.contrast_weight = {t.contrast_weight} needs per-layer embeddings, which "
-                    f"model.encoder = {m.encoder!r} does not have (use \"lightgcn\", or contrast_weight = 0)"
-                )
-            if t.contrast_layer > m.layers:
-                raise KgrecError(
-                    f"train.contrast_layer = {t.contrast_layer} needs at least that many model.layers (got {m.layers})"
-                )
+        cls.check_contrast(config)
         if t.sampler == "neighbor":
             if not cls.supports_blocks:
                 raise KgrecError(
@@ -136,6 +127,21 @@ class GraphRecommender(Recommender):
                 raise KgrecError(
                     f"train.fanouts = {t.fanouts} has {len(t.fanouts)} entries but model.layers = {m.layers}: "
                     "give one fanout per layer"
+                )
+
+    @classmethod
+    def check_contrast(cls, config: ExperimentConfig) -> None:
+        """``train.contrast_weight`` > 0 asks NCL's structural contrast, which needs per-layer embeddings."""
+        m, t = config.model, config.train
+        if t.contrast_weight > 0:
+            if not cls.supports_layers:
+                raise KgrecError(
+                    f"train.contrast_weight = {t.contrast_weight} needs per-layer embeddings, which "
+                    f"model.encoder = {m.encoder!r} does not have (use \"lightgcn\", or contrast_weight = 0)"
+                )
+            if t.contrast_layer > m.layers:
+                raise KgrecError(
+                    f"train.contrast_layer = {t.contrast_layer} needs at least that many model.layers (got {m.layers})"
                 )
 
     @classmethod
@@ -225,11 +231,14 @@ class GraphRecommender(Recommender):
             kg = batch.kg
             terms["kg"] = o.kg_loss_weight * kg_link_loss(self.kg_score, emb.node, kg.heads, kg.relations, kg.tails, kg.corrupted_tails)
         if o.contrast_weight > 0:
-            terms["contrast"] = o.contrast_weight * self._neighbour_contrast(batch, emb)
+            contrast = self.contrast(batch, emb)
+            if contrast is not None:
+                terms["contrast"] = o.contrast_weight * contrast
         return terms
 
-    def _neighbour_contrast(self, batch: Batch, emb: Embeddings) -> Tensor:
-        """NCL's structural contrast for the batch's distinct users and items (equal weights)."""
+    def contrast(self, batch: Batch, emb: Embeddings) -> Tensor | None:
+        """The unweighted contrastive term: NCL's structural contrast for the batch's distinct
+        users and items (equal weights). A model with contrastive views of its own overrides it."""
         o = self.objective
         users = torch.unique(batch.users)
         items = torch.unique(batch.positives) + emb.num_users

@@ -16,6 +16,7 @@ from kgrec.models.cke import CKERecommender
 from kgrec.models.graph_tensors import GraphTensors
 from kgrec.models.item_item import ItemItemView
 from kgrec.models.kgat import KGATRecommender
+from kgrec.models.kgcl import KGCLRecommender
 from kgrec.models.kgin import KGINRecommender
 from kgrec.models.lightgcn import LightGCNRecommender
 from kgrec.models.relational import RelationalRecommender
@@ -27,6 +28,7 @@ MODELS: dict[str, type[Recommender]] = {
     "cke": CKERecommender,
     "kgat": KGATRecommender,
     "kgin": KGINRecommender,
+    "kgcl": KGCLRecommender,
 }
 
 

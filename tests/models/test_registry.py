@@ -19,20 +19,28 @@ def config(**model) -> ExperimentConfig:
 
 #: Settings each model needs beyond the defaults (CKE does not propagate).
 NEEDS = {"cke": {"layers": 0}}
+#: Width of the final embeddings per unit of model.dim (KGAT concatenates its layers).
+WIDTH = {"kgat": lambda layers: layers + 1}
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_registry_builds_every_named_model(graph, name):
     from kgrec.models.cke import _NoPropagation
+    from kgrec.models.kgat import KGATEncoder
+    from kgrec.models.kgcl import KGCLEncoder
+    from kgrec.models.kgin import KGINEncoder
 
     model = build_model(config(**{"encoder": name, "dim": 8, "layers": 2, "heads": 2, **NEEDS.get(name, {})}), graph)
     assert isinstance(model, MODELS[name]) and isinstance(model, Recommender)
-    expected = {"lightgcn": KGLightGCN, "relational": RelationalEncoder, "cke": _NoPropagation}[name]
+    expected = {"lightgcn": KGLightGCN, "relational": RelationalEncoder, "cke": _NoPropagation,
+                "kgat": KGATEncoder, "kgin": KGINEncoder, "kgcl": KGCLEncoder}[name]
     assert isinstance(model.encoder, expected)
-    assert model.relation_embedding.num_embeddings == graph.num_relations
+    relations = model.encoder.relation if name in ("kgat", "kgcl") else model.relation_embedding
+    assert relations.num_embeddings == graph.num_relations
     emb = model.encode(graph)
-    assert emb.final.shape == emb.layer0.shape == (graph.num_nodes, 8)
-    assert emb.user_table().shape == (graph.num_users, 8) and emb.item_table().shape == (graph.num_items, 8)
+    width = 8 * WIDTH.get(name, lambda layers: 1)(2)
+    assert emb.final.shape == (graph.num_nodes, width) and emb.layer0.shape == (graph.num_nodes, 8)
+    assert emb.user_table().shape == (graph.num_users, width) and emb.item_table().shape == (graph.num_items, width)
     assert count_parameters(model) > 0
 
 
@@ -48,9 +56,9 @@ def test_settings_pass_through(graph):
     assert lgcn.encoder.num_layers == 1 and lgcn.encoder.edge_dropout == 0.3
 
 
-@pytest.mark.parametrize("name", ["gcnn", "rgat", "kgat", "LightGCN "])
+@pytest.mark.parametrize("name", ["gcnn", "rgat", "kgcn", "LightGCN "])
 def test_unknown_model_lists_the_known_ones(graph, name):
-    with pytest.raises(KgrecError, match=f"model.encoder = '{name}'.*known: lightgcn, relational"):
+    with pytest.raises(KgrecError, match=f"model.encoder = '{name}'.*known: lightgcn, relational, cke, kgat, kgin, kgcl"):
         build_model(config(encoder=name), graph)
 
 
@@ -118,19 +126,20 @@ def test_untrained_kg_score_equals_cf_score(graph):
     torch.testing.assert_close(model.kg_score(h, torch.zeros(5, dtype=torch.long), t), model.dot(h, t))
 
 
-@pytest.mark.parametrize("encoder", ["lightgcn", "relational"])
+@pytest.mark.parametrize("encoder", sorted(MODELS))
 def test_training_step_reaches_the_inputs(graph, encoder):
-    model = build_model(config(encoder=encoder, dim=8, layers=2), graph)
+    model = build_model(config(**{"encoder": encoder, "dim": 8, "layers": 2, **NEEDS.get(encoder, {})}), graph)
     emb = model.encode(graph)
     model.scores(torch.tensor([0, 1]), torch.tensor([0, 1]), emb).sum().backward()
     assert model.node_input.id_embedding.weight.grad.abs().sum() > 0
     assert model.node_input.text_projection.weight.grad.abs().sum() > 0
 
 
-@pytest.mark.parametrize("encoder", ["lightgcn", "relational"])
+@pytest.mark.parametrize("encoder", sorted(MODELS))
 def test_runs_under_autocast(graph, encoder):
-    dropout = 0.1 if encoder == "relational" else 0.0
-    model = build_model(config(encoder=encoder, dim=8, dropout=dropout, edge_dropout=0.2), graph)
+    dropout = 0.0 if encoder in ("lightgcn", "cke", "kgcl") else 0.1
+    edge_dropout = 0.0 if encoder == "cke" else 0.2
+    model = build_model(config(**{"encoder": encoder, "dim": 8, "dropout": dropout, "edge_dropout": edge_dropout, **NEEDS.get(encoder, {})}), graph)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         emb = model.encode(graph)
         scores = model.dot_scores(torch.arange(graph.num_users), emb)
