@@ -16,6 +16,8 @@ kgrec's words):
                                        float32: what every ranking starts from
 ``model.loss(batch, emb)``             every training term of one :class:`Batch`, named
                                        and weighted; the trainer sums them
+``model.start_epoch()``                called before each training epoch (a no-op unless
+                                       the model refreshes something per epoch)
 ``model.full_scores(users, emb)``      ``[B, items]`` ranking scores: the dot product of
                                        the final embeddings plus, with an item-item view,
                                        its blended scores
@@ -238,6 +240,10 @@ class Recommender(nn.Module):
         return Embeddings(emb.final.float(), emb.layer0.float(), emb.num_users, emb.num_items)
 
     # ------------------------------------------------------------------ training
+    def start_epoch(self) -> None:
+        """Called by the trainer before every training epoch, in every process. A model that
+        refreshes something once per epoch (KGAT's attention) does it here; by default nothing."""
+
     def loss(self, batch: Batch, emb: Embeddings) -> dict[str, Tensor]:
         """Every weighted training term of ``batch``; the trainer back-propagates their sum."""
         raise NotImplementedError

@@ -24,9 +24,9 @@ L2-normalised, as in the authors' code), and :math:`\hat y_{ui} = \mathbf{e}_u^{
 
 Where kgrec deviates, and why:
 
-* the attention is computed without gradient, from the current layer-0 embeddings and TransR
-  parameters, at every forward pass; the authors' code (and RecBole's) also keeps it out of the
-  gradient and refreshes it once per epoch, so kgrec's is, if anything, fresher;
+* none in the attention: as in the authors' code (and RecBole's), it is computed without
+  gradient from the layer-0 embeddings and TransR parameters, once per training epoch (at
+  every evaluation, and at every pass when a caller trains without ``start_epoch``);
 * the CF and KG losses are summed in one step (``train.kg_loss_weight``) instead of alternating
   optimisers; RecBole's KGAT alternates, at twice the passes per epoch;
 * TransR is trained on the knowledge triples only (as RecBole does), not also on the
@@ -52,22 +52,29 @@ from kgrec.models.base import Embeddings
 from kgrec.models.gnn import GraphRecommender
 from kgrec.models.graph_tensors import GraphTensors
 from kgrec.models.losses import kg_link_loss
-from kgrec.models.propagation import PerGraphCache, message_edges
+from kgrec.models.propagation import PerGraphCache, SparsePattern, message_edges, spmm
 from kgrec.models.transr import transr_score
 
 
 @dataclasses.dataclass(frozen=True)
 class _RelationGroups:
-    """A graph's message edges sorted by relation, so the attention is one matrix product per relation."""
+    """A graph's message edges sorted by relation, so the attention is one matrix product per
+    relation, and their sparsity pattern (row = target), so a layer is one sparse product."""
 
     src: Tensor  # [E] message source (t), grouped by relation
     dst: Tensor  # [E] message target (h), the node whose neighbourhood the softmax runs over
     relations: list[int]  # the relation ids present, in group order
     sizes: list[int]  # edges per group
+    pattern: SparsePattern  # [N, N] target x source
 
 
 class BiInteractionLayer(nn.Module):
-    """One KGAT layer: the attended neighbourhood sum and the bi-interaction aggregator."""
+    """One KGAT layer: the attended neighbourhood sum and the bi-interaction aggregator.
+
+    ``attended`` is the ``[N, N]`` matrix of attention weights (row = the aggregating node) and
+    its transpose (:meth:`SparsePattern.matrices`): :math:`\mathbf{e}_{\mathcal{N}}` is one
+    sparse product, never an ``[edges, dim]`` tensor.
+    """
 
     def __init__(self, dim: int, dropout: float = 0.0):
         super().__init__()
@@ -77,8 +84,8 @@ class BiInteractionLayer(nn.Module):
         nn.init.xavier_uniform_(self.sum_weight.weight)
         nn.init.xavier_uniform_(self.product_weight.weight)
 
-    def forward(self, x: Tensor, src: Tensor, dst: Tensor, alpha: Tensor) -> Tensor:
-        neighbours = torch.zeros_like(x).index_add_(0, dst, x.index_select(0, src) * alpha.unsqueeze(-1).to(x.dtype))
+    def forward(self, x: Tensor, attended: tuple[Tensor, Tensor]) -> Tensor:
+        neighbours = spmm(attended[0], attended[1], x).to(x.dtype)
         out = F.leaky_relu(self.sum_weight(x + neighbours), 0.2) + F.leaky_relu(self.product_weight(x * neighbours), 0.2)
         return F.dropout(out, p=self.dropout, training=self.training)
 
@@ -94,15 +101,13 @@ class KGATEncoder(nn.Module):
         num_relations (int): relation ids of the graph (interactions and knowledge, both directions).
         num_layers (int): propagation layers :math:`L`.
         dropout (float): message dropout on each layer's output (the paper's 0.1).
-        edge_dropout (float): fraction of the attention weights dropped per training pass.
         use_kg (bool): propagate over knowledge edges too; False keeps user-item edges only.
     """
 
-    def __init__(self, dim: int, num_relations: int, num_layers: int = 1, dropout: float = 0.1, edge_dropout: float = 0.0, use_kg: bool = True):
+    def __init__(self, dim: int, num_relations: int, num_layers: int = 1, dropout: float = 0.1, use_kg: bool = True):
         super().__init__()
         self.dim = dim
         self.num_layers = num_layers
-        self.edge_dropout = edge_dropout
         self.use_kg = use_kg
         num_relations = max(num_relations, 1)
         self.relation = nn.Embedding(num_relations, dim)  # e_r
@@ -110,12 +115,34 @@ class KGATEncoder(nn.Module):
         self.projection = nn.Parameter(torch.eye(dim).repeat(num_relations, 1, 1))  # W_r, identity at start (as CKE)
         self.layers = nn.ModuleList(BiInteractionLayer(dim, dropout) for _ in range(num_layers))
         self._groups = PerGraphCache(self._group_edges)
+        self._per_epoch = False  # set by start_epoch: the trainer refreshes the attention once per epoch
+        self._epoch_attention: tuple[_RelationGroups, tuple[Tensor, Tensor]] | None = None
 
     def _group_edges(self, g: GraphTensors) -> _RelationGroups:
         edge_index, edge_type = message_edges(g, self.use_kg)
         order = torch.argsort(edge_type, stable=True)
         relations, sizes = torch.unique_consecutive(edge_type[order], return_counts=True)
-        return _RelationGroups(edge_index[0, order], edge_index[1, order], relations.tolist(), sizes.tolist())
+        src, dst = edge_index[0, order], edge_index[1, order]
+        pattern = SparsePattern.from_edges(dst, src, g.num_nodes, g.num_nodes)
+        return _RelationGroups(src, dst, relations.tolist(), sizes.tolist(), pattern)
+
+    def start_epoch(self) -> None:
+        """Recompute the attention at the next training pass and keep it for the epoch (the
+        authors' code and RecBole's refresh it once per epoch, too)."""
+        self._per_epoch = True
+        self._epoch_attention = None
+
+    def attended(self, x0: Tensor, groups: _RelationGroups) -> tuple[Tensor, Tensor]:
+        """The attention matrix of ``groups`` and its transpose: cached for a training epoch
+        once :meth:`start_epoch` was called, computed afresh otherwise."""
+        cached = self._epoch_attention
+        if self.training and self._per_epoch and cached is not None and cached[0] is groups:
+            return cached[1]
+        alpha = self.attention(x0, groups, x0.size(0))
+        matrices = groups.pattern.matrices(groups.pattern.entry_values(alpha))
+        if self.training and self._per_epoch:
+            self._epoch_attention = (groups, matrices)
+        return matrices
 
     @torch.no_grad()
     def attention(self, x0: Tensor, groups: _RelationGroups, num_nodes: int) -> Tensor:
@@ -131,17 +158,14 @@ class KGATEncoder(nn.Module):
         return softmax(torch.cat(logits).float(), groups.dst, num_nodes=num_nodes)
 
     def extra_repr(self) -> str:
-        return f"num_layers={self.num_layers}, edge_dropout={self.edge_dropout}, use_kg={self.use_kg}"
+        return f"num_layers={self.num_layers}, use_kg={self.use_kg}"
 
     def forward(self, x: Tensor, g: GraphTensors) -> Tensor:
         """``x [N, d]`` -> ``[N, (L + 1) d]``: layer 0, then each normalised layer."""
-        groups = self._groups(g)
-        alpha = self.attention(x, groups, x.size(0))
-        if self.training and self.edge_dropout > 0:
-            alpha = F.dropout(alpha, p=self.edge_dropout) * (1 - self.edge_dropout)  # drop, do not rescale
+        attended = self.attended(x, self._groups(g))
         out, parts = x, [x]
         for layer in self.layers:
-            out = layer(out, groups.src, groups.dst, alpha)
+            out = layer(out, attended)
             parts.append(F.normalize(out, dim=-1))
         return torch.cat(parts, dim=-1)
 
@@ -163,13 +187,18 @@ class KGATRecommender(GraphRecommender):
             raise KgrecError(f'model.layers = {m.layers}: model.encoder = "kgat" propagates; give it 1 or more layers')
         if m.normalize:
             raise KgrecError('model.normalize = true: model.encoder = "kgat" concatenates its layers, already normalised; set it false')
+        if m.edge_dropout > 0:
+            raise KgrecError(f'model.edge_dropout = {m.edge_dropout}: model.encoder = "kgat" has message dropout only (model.dropout); set it 0')
         if t.kg_loss_weight <= 0 and m.use_kg:
             raise KgrecError('train.kg_loss_weight = 0: model.encoder = "kgat" trains its attention parameters by TransR; give it a weight > 0')
 
     @classmethod
     def build_encoder(cls, config, g: GraphTensors) -> nn.Module:
         m = config.model
-        return KGATEncoder(m.dim, g.num_relations, num_layers=m.layers, dropout=m.dropout, edge_dropout=m.edge_dropout, use_kg=m.use_kg)
+        return KGATEncoder(m.dim, g.num_relations, num_layers=m.layers, dropout=m.dropout, use_kg=m.use_kg)
+
+    def start_epoch(self) -> None:
+        self.encoder.start_epoch()
 
     def kg_score(self, head_emb: Tensor, rel_ids: Tensor, tail_emb: Tensor) -> Tensor:
         """TransR's ``-f_r(h, t)`` with the encoder's projections and relation vectors."""

@@ -55,18 +55,26 @@ from kgrec.errors import KgrecError
 from kgrec.models.base import Embeddings
 from kgrec.models.gnn import GraphRecommender
 from kgrec.models.graph_tensors import GraphTensors
-from kgrec.models.propagation import PerGraphCache
+from kgrec.models.propagation import PerGraphCache, SparsePattern, spmm
 
 
 @dataclasses.dataclass(frozen=True)
 class _KginEdges:
-    """The two edge sets KGIN propagates over."""
+    """The two edge sets KGIN propagates over, as sparse patterns built once per graph.
 
-    item_src: Tensor  # [Eu] item -> user messages
-    user_dst: Tensor
-    kg_src: Tensor  # [Ek] knowledge messages between items and entities, both directions
-    kg_dst: Tensor
-    kg_type: Tensor
+    A user's update is a mean over its items: one ``[U, N]`` sparse product. An item's (or
+    entity's) update :math:`\frac{1}{|\mathcal{N}_i|}\sum_{(r, v)} \mathbf{e}_r \odot \mathbf{e}_v`
+    is grouped by (target, relation) pair: one ``[pairs, N]`` sparse product gives each pair's
+    mean neighbour, which is multiplied by its relation vector and added to its target. Only
+    ``[pairs, dim]`` tensors are made, never ``[edges, dim]`` ones.
+    """
+
+    user_dst: Tensor  # [Eu] user of every item -> user message
+    users: SparsePattern  # [U, N] user x item
+    knowledge: SparsePattern  # [pairs, N] (target, relation) pair x source
+    knowledge_mean: tuple[Tensor, Tensor]  # its matrix of 1 / |N_target| and the transpose
+    pair_target: Tensor  # [pairs] target node of each pair
+    pair_relation: Tensor  # [pairs] relation id of each pair
     kg_relations: Tensor  # relation ids that occur on knowledge edges (the intents mix these)
 
 
@@ -82,17 +90,6 @@ def distance_correlation(x: Tensor, y: Tensor) -> Tensor:
     dcov_xx = (a * a).mean().sqrt()
     dcov_yy = (b * b).mean().sqrt()
     return dcov_xy / (dcov_xx * dcov_yy).sqrt().clamp(min=1e-10)
-
-
-def _mean_by_target(messages: Tensor, dst: Tensor, num_nodes: int, weight: Tensor | None = None) -> Tensor:
-    """``scatter_mean`` of (optionally weighted) messages; nodes without messages get zeros."""
-    if weight is not None:
-        messages = messages * weight.unsqueeze(-1)
-        count = torch.zeros(num_nodes, dtype=messages.dtype, device=messages.device).index_add_(0, dst, weight)
-    else:
-        count = torch.bincount(dst, minlength=num_nodes).to(messages.dtype)
-    total = messages.new_zeros(num_nodes, messages.size(-1)).index_add_(0, dst, messages)
-    return total / count.clamp(min=1).unsqueeze(-1)
 
 
 class KGINEncoder(nn.Module):
@@ -122,11 +119,28 @@ class KGINEncoder(nn.Module):
     @staticmethod
     def _split_edges(g: GraphTensors) -> _KginEdges:
         src, dst = g.edge_index
-        ui = g.num_users + g.num_items
-        to_user = dst < g.num_users
-        knowledge = (src >= g.num_users) & (dst >= g.num_users) & ((src >= ui) | (dst >= ui))
-        kg_type = g.edge_type[knowledge]
-        return _KginEdges(src[to_user], dst[to_user], src[knowledge], dst[knowledge], kg_type, torch.unique(kg_type))
+        n, u, ui = g.num_nodes, g.num_users, g.num_users + g.num_items
+        to_user = dst < u
+        users = SparsePattern.from_edges(dst[to_user], src[to_user], u, n)
+        knowledge = (src >= u) & (dst >= u) & ((src >= ui) | (dst >= ui))
+        k_src, k_dst, k_type = src[knowledge], dst[knowledge], g.edge_type[knowledge]
+        num_relations = max(g.num_relations, 1)
+        pair_keys, pair = torch.unique(k_dst * num_relations + k_type, return_inverse=True)
+        pattern = SparsePattern.from_edges(pair, k_src, int(pair_keys.numel()), n)
+        degree = torch.bincount(k_dst, minlength=n).clamp(min=1).float()
+        mean = pattern.matrices(pattern.entry_values(1.0 / degree[k_dst]))
+        return _KginEdges(
+            dst[to_user], users, pattern, mean, torch.div(pair_keys, num_relations, rounding_mode="floor"),
+            pair_keys % num_relations, torch.unique(k_type),
+        )
+
+    def _user_mean(self, edges: _KginEdges, x: Tensor) -> tuple[Tensor, Tensor]:
+        """The ``[U, N]`` mean-over-items matrix (and transpose), with node dropout in training."""
+        keep = torch.ones(edges.user_dst.numel(), device=x.device)
+        if self.training and self.edge_dropout > 0:
+            keep = (torch.rand(keep.numel(), device=x.device) >= self.edge_dropout).float()
+        count = torch.zeros(edges.users.num_rows, device=x.device).index_add_(0, edges.user_dst, keep)
+        return edges.users.matrices(edges.users.entry_values(keep / count.clamp(min=1)[edges.user_dst]))
 
     def intents(self, edges: _KginEdges) -> Tensor:
         """``[P, d]`` the intent vectors, softmax-mixed from the knowledge relations."""
@@ -147,21 +161,21 @@ class KGINEncoder(nn.Module):
 
     def forward(self, x: Tensor, g: GraphTensors) -> Tensor:
         edges = self._edges(g)
-        n, u = x.size(0), g.num_users
-        intents = self.intents(edges) if edges.kg_relations.numel() else None
-        keep = None
-        if self.training and self.edge_dropout > 0:
-            keep = (torch.rand(edges.item_src.numel(), device=x.device) >= self.edge_dropout).to(x.dtype)
-        relation = self.relation(edges.kg_type).to(x.dtype)
+        u = g.num_users
+        x = x.float()  # sparse products run in float32, also under autocast
+        intents = self.intents(edges).float() if edges.kg_relations.numel() else None
+        user_mean = self._user_mean(edges, x)
+        relation = self.relation(edges.pair_relation).float()
         out, total = x, x
         for _ in range(self.num_layers):
-            items_mean = _mean_by_target(out.index_select(0, edges.item_src), edges.user_dst, n, keep)[:u]
+            items_mean = spmm(*user_mean, out)
             if intents is not None:
-                beta = torch.softmax(out[:u] @ intents.t().to(x.dtype), dim=-1)  # [U, P]
-                users = items_mean * (beta @ intents.to(x.dtype)) + items_mean
+                beta = torch.softmax(out[:u] @ intents.t(), dim=-1)  # [U, P]
+                users = items_mean * (beta @ intents) + items_mean
             else:
                 users = items_mean
-            nodes = _mean_by_target(out.index_select(0, edges.kg_src) * relation, edges.kg_dst, n)
+            per_pair = spmm(*edges.knowledge_mean, out) * relation
+            nodes = out.new_zeros(out.shape).index_add(0, edges.pair_target, per_pair)
             out = torch.cat([users, nodes[u:]], dim=0)
             out = F.dropout(out, p=self.dropout, training=self.training)
             total = total + F.normalize(out, dim=-1)

@@ -136,6 +136,86 @@ def symmetric_spmm(adj: Tensor, x: Tensor) -> Tensor:
     return _SymmetricSpMM.apply(adj, x)
 
 
+@dataclass(frozen=True)
+class SparsePattern:
+    """A fixed sparsity pattern ``[num_rows, num_cols]`` whose values change from call to call.
+
+    Attention weights (KGAT) and dropped-out means (KGIN) are new values on the same edges at
+    every pass. Building a torch sparse matrix from edges means sorting them, and torch's
+    sparse-dense backward transposes the matrix (another sort) at every call; here both CSR
+    layouts, the matrix's and its transpose's, are sorted once, and :meth:`matrices` only
+    scatters the per-edge values into them. Parallel edges (two relations between one pair)
+    share one entry and their values add up.
+
+    Attributes:
+        crow, col: CSR structure of the matrix (``nnz`` entries, row-major).
+        t_crow, t_col, t_perm: CSR structure of the transpose, and for every entry of it the
+            position of the same entry in the matrix.
+        edge_entry: ``[E]`` the entry each edge given to :meth:`from_edges` adds to.
+    """
+
+    num_rows: int
+    num_cols: int
+    crow: Tensor
+    col: Tensor
+    t_crow: Tensor
+    t_col: Tensor
+    t_perm: Tensor
+    edge_entry: Tensor
+
+    @classmethod
+    def from_edges(cls, rows: Tensor, cols: Tensor, num_rows: int, num_cols: int) -> "SparsePattern":
+        keys, edge_entry = torch.unique(rows * num_cols + cols, return_inverse=True)  # sorted: row-major
+        row = torch.div(keys, num_cols, rounding_mode="floor")
+        col = keys - row * num_cols
+        crow = torch.zeros(num_rows + 1, dtype=torch.long, device=rows.device)
+        crow[1:] = torch.cumsum(torch.bincount(row, minlength=num_rows), 0)
+        t_perm = torch.argsort(col * num_rows + row)
+        t_crow = torch.zeros(num_cols + 1, dtype=torch.long, device=rows.device)
+        t_crow[1:] = torch.cumsum(torch.bincount(col, minlength=num_cols), 0)
+        return cls(num_rows, num_cols, crow, col, t_crow, row[t_perm], t_perm, edge_entry)
+
+    @property
+    def nnz(self) -> int:
+        return int(self.col.numel())
+
+    def entry_values(self, edge_values: Tensor) -> Tensor:
+        """``[nnz]`` the sum of the values of the edges behind each entry."""
+        return edge_values.new_zeros(self.nnz).index_add_(0, self.edge_entry, edge_values)
+
+    def matrices(self, values: Tensor) -> tuple[Tensor, Tensor]:
+        """The matrix with entry ``values`` (``[nnz]``, no gradient) and its transpose, both CSR float32."""
+        values = values.detach().float()
+        with warnings.catch_warnings():  # "sparse CSR support is in beta state"
+            warnings.simplefilter("ignore", UserWarning)
+            a = torch.sparse_csr_tensor(self.crow, self.col, values, (self.num_rows, self.num_cols), check_invariants=False)
+            a_t = torch.sparse_csr_tensor(
+                self.t_crow, self.t_col, values[self.t_perm], (self.num_cols, self.num_rows), check_invariants=False
+            )
+        return a, a_t
+
+
+class _SpMM(torch.autograd.Function):
+    """``A @ x`` with the transpose given, so the backward ``A^T @ grad`` sorts nothing."""
+
+    @staticmethod
+    def forward(ctx, adj: Tensor, adj_t: Tensor, x: Tensor) -> Tensor:
+        ctx.save_for_backward(adj_t)
+        return adj @ x
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        (adj_t,) = ctx.saved_tensors
+        return None, None, adj_t @ grad.contiguous()
+
+
+def spmm(adj: Tensor, adj_t: Tensor, x: Tensor) -> Tensor:
+    """``adj @ x`` in float32 for a sparse ``adj`` without gradient and its transpose ``adj_t``
+    (:meth:`SparsePattern.matrices`); the gradient reaches ``x`` only."""
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        return _SpMM.apply(adj, adj_t, x.float())
+
+
 class PerGraphCache(Generic[T]):
     """Remembers ``build(g)`` per graph, keyed by the identity of ``g``'s edge tensors.
 

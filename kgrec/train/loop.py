@@ -101,6 +101,7 @@ def fit(
         if stop:
             break
         model.train()
+        model.start_epoch()
         t0 = time.perf_counter()
         world.seed_epoch(sampling, tc.seed, epoch)
         order = world.shard(torch.randperm(n_train, generator=generator, device=generator.device).to(device))

@@ -12,6 +12,7 @@ from kgrec.errors import KgrecError
 from kgrec.experiment import check_experiment
 from kgrec.models.graph_tensors import GraphTensors
 from kgrec.models.kgat import BiInteractionLayer, KGATEncoder
+from kgrec.models.propagation import SparsePattern
 
 
 def _config(**model):
@@ -67,7 +68,8 @@ def test_bi_interaction_by_hand_and_concatenated_layers():
         layer.sum_weight.bias.zero_()
         layer.product_weight.bias.zero_()
     x = torch.tensor([[1.0, -1.0], [2.0, 3.0]])
-    out = layer(x, torch.tensor([1]), torch.tensor([0]), torch.tensor([0.5]))
+    pattern = SparsePattern.from_edges(torch.tensor([0]), torch.tensor([1]), 2, 2)  # node 1 -> node 0
+    out = layer(x, pattern.matrices(torch.tensor([0.5])))
     # node 0: e_N = 0.5 * (2, 3) = (1, 1.5); sum (2, 0.5); product (1, -1.5) -> LeakyReLU 0.2
     assert out[0].tolist() == pytest.approx([2.0 + 1.0, 0.5 - 0.3])
     # node 1 has no neighbours: e_N = 0, LeakyReLU(x) + 0
@@ -76,9 +78,46 @@ def test_bi_interaction_by_hand_and_concatenated_layers():
     assert enc(torch.randn(4, 3), _graph()).shape == (4, 9)
 
 
+def test_attention_is_kept_for_an_epoch_once_the_trainer_asks():
+    torch.manual_seed(0)
+    enc = KGATEncoder(3, 4, num_layers=1, dropout=0.0)
+    x, g = torch.randn(4, 3), _graph()
+    enc.train()
+    first = enc(x, g)
+    with torch.no_grad():
+        enc.projection.mul_(3.0)  # a step that changes the attention's parameters
+    assert not torch.allclose(enc(x, g), first), "without start_epoch every pass recomputes"
+    enc.start_epoch()
+    epoch = enc(x, g)
+    with torch.no_grad():
+        enc.projection.mul_(3.0)
+    assert torch.equal(enc(x, g), epoch), "within an epoch the attention is kept"
+    enc.eval()
+    assert not torch.allclose(enc(x, g), epoch), "evaluation uses the current parameters"
+    enc.train()
+    enc.start_epoch()
+    assert torch.allclose(enc(x, g), enc.eval()(x, g))
+
+
+def test_sparse_pattern_sums_parallel_edges_and_transposes():
+    rows, cols = torch.tensor([0, 0, 2, 0]), torch.tensor([1, 2, 0, 1])
+    p = SparsePattern.from_edges(rows, cols, 3, 3)
+    a, a_t = p.matrices(p.entry_values(torch.tensor([1.0, 2.0, 3.0, 4.0])))
+    dense = torch.tensor([[0.0, 5.0, 2.0], [0.0, 0.0, 0.0], [3.0, 0.0, 0.0]])
+    assert torch.equal(a.to_dense(), dense) and torch.equal(a_t.to_dense(), dense.t())
+    from kgrec.models.propagation import spmm
+
+    x = torch.randn(3, 2, requires_grad=True)
+    spmm(a, a_t, x).pow(2).sum().backward()
+    x2 = x.detach().clone().requires_grad_(True)
+    (dense @ x2).pow(2).sum().backward()
+    assert torch.allclose(x.grad, x2.grad)
+
+
 @pytest.mark.parametrize(
     "change,message",
     [
+        ({"edge_dropout": 0.1}, "model.edge_dropout = 0.1"),
         ({"layers": 0}, 'model.layers = 0: model.encoder = "kgat" propagates'),
         ({"normalize": True}, "model.normalize = true"),
     ],

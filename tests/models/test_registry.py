@@ -138,7 +138,7 @@ def test_training_step_reaches_the_inputs(graph, encoder):
 @pytest.mark.parametrize("encoder", sorted(MODELS))
 def test_runs_under_autocast(graph, encoder):
     dropout = 0.0 if encoder in ("lightgcn", "cke", "kgcl") else 0.1
-    edge_dropout = 0.0 if encoder == "cke" else 0.2
+    edge_dropout = 0.0 if encoder in ("cke", "kgat") else 0.2
     model = build_model(config(**{"encoder": encoder, "dim": 8, "dropout": dropout, "edge_dropout": edge_dropout, **NEEDS.get(encoder, {})}), graph)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         emb = model.encode(graph)
