@@ -126,7 +126,11 @@ class KGCLEncoder(nn.Module):
             src, dst, rel = src[keep], dst[keep], rel[keep]
         if src.numel() == 0:
             return x
-        logits = (self.attention(torch.cat([x.index_select(0, dst), x.index_select(0, src)], -1)) * self.relation(rel)).sum(-1)
+        # W [e_i || e_v] = W_1 e_i + W_2 e_v: two products over nodes, not one over edges
+        w = self.attention.weight.to(x.dtype)
+        d = x.size(-1)
+        logits = ((x @ w[:, :d].t()).index_select(0, dst) + (x @ w[:, d:].t()).index_select(0, src)) * self.relation(rel).to(x.dtype)
+        logits = logits.sum(-1)
         alpha = softmax(F.leaky_relu(logits, 0.2).float(), dst, num_nodes=x.size(0)).to(x.dtype)
         return x.index_add(0, dst, x.index_select(0, src) * alpha.unsqueeze(-1))
 
