@@ -72,7 +72,7 @@ def collect(suite, out: Path, models=None) -> pd.DataFrame:
     rows = []
     for dataset in suite.datasets:
         for model in models or suite.models:
-            for seed in suite.seeds:
+            for seed in suite.seeds_for(model):
                 path = run_folder(out, dataset.name, model.name, seed) / "results.json"
                 if not path.is_file():
                     continue
@@ -118,11 +118,12 @@ def markdown(summary: pd.DataFrame, suite, jobs: int = 1, wall_seconds: float | 
     lines.append("")
     for dataset, table in summary.groupby("dataset", sort=False):
         lines += [f"## {dataset}", "", "Headline (the full table follows):", ""]
-        lines += ["| model | Recall@20 | NDCG@20 | best epoch | s/epoch | total s |", "|---|---:|---:|---:|---:|---:|"]
+        lines += ["| model | Recall@20 | NDCG@20 | seeds | best epoch | s/epoch | total s |", "|---|---:|---:|---:|---:|---:|---:|"]
         for _, r in table.iterrows():
+            sd = lambda c: "(1 seed)" if r["seeds"] == 1 else f"± {r[c + '_std']:.4f}"  # noqa: E731
             lines.append(
-                f"| {r['model']} | {r['recall@20_mean']:.4f} ± {r['recall@20_std']:.4f} "
-                f"| {r['ndcg@20_mean']:.4f} ± {r['ndcg@20_std']:.4f} | {r['best_epoch_mean']:.0f} "
+                f"| {r['model']} | {r['recall@20_mean']:.4f} {sd('recall@20')} "
+                f"| {r['ndcg@20_mean']:.4f} {sd('ndcg@20')} | {r['seeds']} | {r['best_epoch_mean']:.0f} "
                 f"| {r['seconds_per_epoch_mean']:.2f} | {r['total_seconds_mean']:.0f} |"
             )
         total = table["total_seconds_mean"].mul(table["seeds"]).sum()
@@ -167,7 +168,7 @@ def plots(runs: pd.DataFrame, summary: pd.DataFrame, suite, out: Path, models) -
             ax.barh(table["model"], table[f"{metric}_mean"], xerr=table[f"{metric}_std"], capsize=3, color="#4c72b0")
             ax.invert_yaxis()
             ax.set_xlabel(f"test {metric}")
-        fig.suptitle(f"{suite.name}: {dataset} (mean ± sd over {len(suite.seeds)} seeds)")
+        fig.suptitle(f"{suite.name}: {dataset} (mean ± sd over up to {len(suite.seeds)} seeds; see results.md)")
         fig.tight_layout()
         path = out / f"{dataset}-metrics.png"
         with atomic_path(path, ".png") as tmp:
@@ -181,7 +182,7 @@ def plots(runs: pd.DataFrame, summary: pd.DataFrame, suite, out: Path, models) -
         for index, model in enumerate(models):
             colour = colours[(2 * index) % 20 + (2 * index) // 20 % 2]  # the dark shades first
             curves, finals = [], []
-            for seed in suite.seeds:
+            for seed in suite.seeds_for(model):
                 run = run_folder(out, dataset, model.name, seed)
                 p = run / "metrics.jsonl"
                 if p.is_file() and p.stat().st_size:

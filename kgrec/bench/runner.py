@@ -87,7 +87,7 @@ def run_suite(
     if only and len(models) != len(only):
         missing = sorted(set(only) - {m.name for m in suite.models})
         raise KgrecError(f"--only names unknown models: {', '.join(missing)}")
-    todo = [(d, m, s) for d in suite.datasets for m in models for s in suite.seeds]
+    todo = [(d, m, s) for d in suite.datasets for m in models for s in suite.seeds_for(m)]
     start = time.perf_counter()
     for dataset in suite.datasets:
         ensure_graph(dataset, log=log)

@@ -13,6 +13,7 @@ its base configuration) plus::
     [[bench.models]]
     name = "LightGCN"                     # a row of the table
     kind = "kgrec"                        # or "popularity", "ease" (training-free baselines)
+    seeds = [2024]                        # optional: fewer seeds for a slow row (a subset)
     [bench.models.model]                  # overrides laid over the base configuration
     use_kg = false
 
@@ -46,6 +47,9 @@ class BenchModel:
     name: str
     kind: str
     config: ExperimentConfig
+    #: The training seeds of this row when it runs fewer than the suite (a slow baseline);
+    #: None: the suite's. Always a subset of the suite's, so rows share the seeds they have.
+    seeds: list[int] | None = None
 
 
 @dataclass
@@ -55,6 +59,10 @@ class Suite:
     seeds: list[int]
     datasets: list[BenchDataset]
     models: list[BenchModel] = field(default_factory=list)
+
+    def seeds_for(self, model: BenchModel) -> list[int]:
+        """The seeds ``model`` runs with: its own, or the suite's."""
+        return model.seeds if model.seeds is not None else self.seeds
 
 
 def slug(name: str) -> str:
@@ -92,10 +100,18 @@ def load_suite(path: Path) -> Suite:
     if not datasets:
         raise KgrecError("bench.datasets is empty", path=path)
 
+    seeds = bench.get("seeds", [2024])
+    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) for s in seeds):
+        raise KgrecError("bench.seeds must be a non-empty list of integers", path=path)
+
     models, names = [], set()
     for i, m in enumerate(bench.get("models", [])):
         m = dict(m)
-        name, kind = m.pop("name", None), m.pop("kind", "kgrec")
+        name, kind, own_seeds = m.pop("name", None), m.pop("kind", "kgrec"), m.pop("seeds", None)
+        if own_seeds is not None and (
+            not isinstance(own_seeds, list) or not own_seeds or not all(isinstance(s, int) and s in seeds for s in own_seeds)
+        ):
+            raise KgrecError(f"bench.models[{i}].seeds must be a non-empty subset of bench.seeds {seeds}, got {own_seeds!r}", path=path)
         if not name:
             raise KgrecError(f"bench.models[{i}] needs a name", path=path)
         if name in names:
@@ -108,11 +124,7 @@ def load_suite(path: Path) -> Suite:
         except KgrecError as e:
             raise KgrecError(f"bench.models[{i}] ({name}): {e}", path=path) from None
         names.add(name)
-        models.append(BenchModel(name, kind, config))
+        models.append(BenchModel(name, kind, config, own_seeds))
     if not models:
         raise KgrecError("bench.models is empty", path=path)
-
-    seeds = bench.get("seeds", [2024])
-    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) for s in seeds):
-        raise KgrecError("bench.seeds must be a non-empty list of integers", path=path)
     return Suite(bench.get("name", path.stem), path, seeds, datasets, models)

@@ -118,3 +118,17 @@ def test_parallel_jobs_give_the_same_metrics_as_one_at_a_time(suite_file, tmp_pa
     assert "2 runs at a time" in (parallel / "results.md").read_text()
     with pytest.raises(KgrecError, match="--jobs"):
         run_suite(suite, tmp_path / "x", jobs=0, log=lambda *a: None)
+
+
+def test_a_slow_row_runs_fewer_seeds_and_the_table_says_so(suite_file, tmp_path):
+    text = suite_file.read_text().replace('kind = "popularity"\n', 'kind = "popularity"\nseeds = [2]\n')
+    suite_file.write_text(text)
+    suite = load_suite(suite_file)
+    assert suite.seeds_for(suite.models[0]) == [2] and suite.seeds_for(suite.models[1]) == [1, 2]
+    out = run_suite(suite, tmp_path / "results", only=["Popularity"], log=lambda *a: None)
+    runs = pd.read_csv(out / "runs.csv")
+    assert runs["seed"].tolist() == [2]
+    assert "| Popularity | " in (md := (out / "results.md").read_text()) and "(1 seed) | 1 |" in md
+    suite_file.write_text(text.replace("seeds = [2]\n", "seeds = [3]\n"))
+    with pytest.raises(KgrecError, match=r"bench.models\[0\].seeds must be a non-empty subset of bench.seeds \[1, 2\], got \[3\]"):
+        load_suite(suite_file)
