@@ -132,6 +132,6 @@ def run_suite(
                 dataset, model, seed, t0 = futures[future]
                 report(dataset, model, seed, future.result(), time.perf_counter() - t0)
     bar.close()
-    write_report(suite, out, models=models, jobs=jobs, wall_seconds=time.perf_counter() - start)
+    write_report(suite, out, jobs=jobs, wall_seconds=time.perf_counter() - start)  # every row that has finished runs, not only those run now
     log(f"suite {suite.name}: {len(todo)} runs in {out} ({time.perf_counter() - start:.0f}s this time)")
     return out
