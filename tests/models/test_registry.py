@@ -146,3 +146,9 @@ def test_runs_under_autocast(graph, encoder):
     assert torch.isfinite(scores.float()).all()
     scores.float().sum().backward()
     assert model.node_input.id_embedding.weight.grad is not None
+
+
+def test_the_kg_models_say_they_need_knowledge():
+    """A graph without knowledge edges is refused before training for these (tests/models/test_cke.py
+    shows the refusal through ``kgrec train``)."""
+    assert {name for name, cls in MODELS.items() if cls.needs_knowledge} == {"cke", "kgat", "kgin", "kgcl"}
