@@ -116,6 +116,8 @@ def load_suite(path: Path) -> Suite:
             raise KgrecError(f"bench.models[{i}] needs a name", path=path)
         if name in names:
             raise KgrecError(f"bench.models: the name {name!r} is used twice", path=path)
+        if "," in name:
+            raise KgrecError(f"bench.models[{i}].name = {name!r} has a comma, so --only (comma-separated names) could not pick it", path=path)
         if kind not in MODEL_KINDS:
             raise KgrecError(f"bench.models[{i}].kind must be one of {', '.join(MODEL_KINDS)}, got {kind!r}", path=path)
         try:

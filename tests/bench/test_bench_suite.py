@@ -104,6 +104,9 @@ def test_bad_suites(tmp_path):
     (tmp_path / "c.toml").write_text('[bench]\ndatasets = [{ name = "x", graph = "g" }]\n[[bench.models]]\nname = "m"\n[bench.models.model]\nlayerz = 2\n')
     with pytest.raises(KgrecError, match="layerz"):
         load_suite(tmp_path / "c.toml")
+    (tmp_path / "d.toml").write_text('[bench]\ndatasets = [{ name = "x", graph = "g" }]\n[[bench.models]]\nname = "kgrec, 2 layers"\n')
+    with pytest.raises(KgrecError, match="has a comma, so --only"):
+        load_suite(tmp_path / "d.toml")
 
 
 @pytest.mark.slow
