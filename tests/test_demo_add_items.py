@@ -49,7 +49,9 @@ def test_added_item_like_a_users_favourites_is_recommended_to_them(tmp_path, cap
     capsys.readouterr()
 
     after = tmp_path / "after.csv"
-    assert main(["recommend", "--run", str(run), "--users", user, "--k", "10", "--out", str(after)]) == 0
+    assert main(["recommend", "--run", str(run), "--users", user, "--k", "20", "--out", str(after)]) == 0
     mine = pd.read_csv(after, dtype=str)
-    assert "new1" in set(mine["item"]), f"{user}'s top 10 after add-items: {list(mine['item'])}"
+    # top 20 of the ~180 items the user has not seen: it ranks 10th here, and one CI run saw float
+    # sums put it just past a top 10; an added item the ranking ignored would never be in it
+    assert "new1" in set(mine["item"]), f"{user}'s top 20 after add-items: {list(mine['item'])}"
     assert "new1" not in set(recs["item"])
