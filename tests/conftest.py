@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import math
 import os
 from pathlib import Path
@@ -84,6 +85,30 @@ def save_click_graph(folder, clicks, num_items: int, genres: int, relation: str 
 def click_graph():
     """:func:`save_click_graph`, for the tests that build a graph of their own."""
     return save_click_graph
+
+
+def train_on_genre_tastes(folder, config):
+    """Train ``config`` where each user likes the items of genre ``u % 3`` (clicked 6 of its 10).
+
+    Asserts what every model must show there: validation recall@10 above 0.5, and the reloaded
+    run scoring the test set as training did. Returns ``(results, run, first metrics line)``.
+    """
+    from kgrec.runs import load_run, train_run
+
+    clicks = [(u, (u % 3) + 3 * j, j) for u in range(60) for j in range((u // 3) % 4, (u // 3) % 4 + 6)]
+    save_click_graph(folder / "graph", clicks, num_items=30, genres=3)
+    results = train_run(folder / "graph", config, folder / "run", progress=False, log=lambda *_: None)
+    assert results["valid"]["recall@10"] > 0.5, results["valid"]
+    run = load_run(folder / "run", device="cpu")
+    assert run.evaluate("test")["ndcg@20"] == pytest.approx(results["test"]["ndcg@20"], abs=1e-6)
+    first = json.loads((folder / "run" / "metrics.jsonl").read_text().splitlines()[0])
+    return results, run, first
+
+
+@pytest.fixture(scope="session")
+def genre_tastes():
+    """:func:`train_on_genre_tastes`, for the models' "it learns" tests."""
+    return train_on_genre_tastes
 
 
 def _load_tiny_run():

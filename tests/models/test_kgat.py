@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 
 import pytest
 import torch
@@ -137,16 +136,9 @@ def test_settings_kgat_cannot_honour_are_refused(change, message):
 
 
 @pytest.mark.slow
-def test_kgat_learns_tastes_that_follow_genres(tmp_path, click_graph):
-    from kgrec.runs import load_run, train_run
-
-    clicks = [(u, (u % 3) + 3 * j, j) for u in range(60) for j in range((u // 3) % 4, (u // 3) % 4 + 6)]
-    click_graph(tmp_path / "graph", clicks, num_items=30, genres=3)
-    results = train_run(tmp_path / "graph", _config(), tmp_path / "run", progress=False, log=lambda *_: None)
-    assert results["valid"]["recall@10"] > 0.5, results["valid"]
-    run = load_run(tmp_path / "run", device="cpu")
-    assert run.evaluate("test")["ndcg@20"] == pytest.approx(results["test"]["ndcg@20"], abs=1e-6)
+def test_kgat_learns_tastes_that_follow_genres(tmp_path, genre_tastes):
+    results, run, first = genre_tastes(tmp_path, _config())
     recs = run.recommend(["u0", "u1"], k=3)
     genre = {u: int(u[1:]) % 3 for u in ("u0", "u1")}
     assert all(int(r.item[1:]) % 3 == genre[r.user] for r in recs.itertuples())
-    assert json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[0])["loss_kg"] > 0
+    assert first["loss_kg"] > 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 
 import pytest
@@ -97,14 +96,6 @@ def test_settings_kgcl_cannot_honour_are_refused(change, message):
 
 
 @pytest.mark.slow
-def test_kgcl_learns_tastes_that_follow_genres(tmp_path, click_graph):
-    from kgrec.runs import load_run, train_run
-
-    clicks = [(u, (u % 3) + 3 * j, j) for u in range(60) for j in range((u // 3) % 4, (u // 3) % 4 + 6)]
-    click_graph(tmp_path / "graph", clicks, num_items=30, genres=3)
-    results = train_run(tmp_path / "graph", _config(), tmp_path / "run", progress=False, log=lambda *_: None)
-    assert results["valid"]["recall@10"] > 0.5, results["valid"]
-    run = load_run(tmp_path / "run", device="cpu")
-    assert run.evaluate("test")["ndcg@20"] == pytest.approx(results["test"]["ndcg@20"], abs=1e-6)
-    first = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[0])
+def test_kgcl_learns_tastes_that_follow_genres(tmp_path, genre_tastes):
+    results, run, first = genre_tastes(tmp_path, _config())
     assert first["loss_contrast"] > 0 and first["loss_kg"] > 0
