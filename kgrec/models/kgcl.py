@@ -188,7 +188,7 @@ class KGCLRecommender(GraphRecommender):
     @classmethod
     def check_config(cls, config) -> None:
         super().check_config(config)
-        m, t = config.model, config.train
+        m = config.model
         if not m.use_kg:
             raise KgrecError('model.use_kg = false: model.encoder = "kgcl" draws its items and views from the knowledge graph; keep use_kg = true')
         if m.normalize:

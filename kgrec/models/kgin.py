@@ -75,7 +75,18 @@ class _KginEdges:
     knowledge_mean: tuple[Tensor, Tensor]  # its matrix of 1 / |N_target| and the transpose
     pair_target: Tensor  # [pairs] target node of each pair
     pair_relation: Tensor  # [pairs] relation id of each pair
-    kg_relations: Tensor  # relation ids that occur on knowledge edges (the intents mix these)
+
+
+def _knowledge_edges(g: GraphTensors) -> Tensor:
+    """``[E]`` True on ``g``'s knowledge edges: both ends items or entities, one an entity."""
+    src, dst = g.edge_index
+    u, ui = g.num_users, g.num_users + g.num_items
+    return (src >= u) & (dst >= u) & ((src >= ui) | (dst >= ui))
+
+
+def knowledge_relations(g: GraphTensors) -> Tensor:
+    """The relation ids on ``g``'s knowledge edges: what KGIN's intents mix."""
+    return torch.unique(g.edge_type[_knowledge_edges(g)])
 
 
 def distance_correlation(x: Tensor, y: Tensor) -> Tensor:
@@ -98,13 +109,16 @@ class KGINEncoder(nn.Module):
     Args:
         dim (int): embedding size.
         num_relations (int): relation ids of the graph.
+        kg_relations: the relation ids on the graph's knowledge edges (:func:`knowledge_relations`).
         num_layers (int): propagation hops.
         intents (int): number of intents :math:`P`.
         dropout (float): message dropout on each layer's output.
         edge_dropout (float): fraction of interaction messages dropped per training pass.
     """
 
-    def __init__(self, dim: int, num_relations: int, num_layers: int = 3, intents: int = 4, dropout: float = 0.1, edge_dropout: float = 0.0):
+    def __init__(
+        self, dim: int, num_relations: int, kg_relations, num_layers: int = 3, intents: int = 4, dropout: float = 0.1, edge_dropout: float = 0.0
+    ):
         super().__init__()
         self.num_layers = num_layers
         self.dropout = dropout
@@ -114,15 +128,18 @@ class KGINEncoder(nn.Module):
         nn.init.xavier_uniform_(self.relation.weight)
         self.intent_logits = nn.Parameter(torch.empty(intents, num_relations))  # w_rp
         nn.init.xavier_uniform_(self.intent_logits)
+        # the relations the intents mix: those on knowledge edges of the training graph, fixed at
+        # build time (a graph with added items has no new relations), not saved with the weights
+        self.register_buffer("kg_relations", torch.as_tensor(kg_relations, dtype=torch.long), persistent=False)
         self._edges = PerGraphCache(self._split_edges)
 
     @staticmethod
     def _split_edges(g: GraphTensors) -> _KginEdges:
         src, dst = g.edge_index
-        n, u, ui = g.num_nodes, g.num_users, g.num_users + g.num_items
+        n, u = g.num_nodes, g.num_users
         to_user = dst < u
         users = SparsePattern.from_edges(dst[to_user], src[to_user], u, n)
-        knowledge = (src >= u) & (dst >= u) & ((src >= ui) | (dst >= ui))
+        knowledge = _knowledge_edges(g)
         k_src, k_dst, k_type = src[knowledge], dst[knowledge], g.edge_type[knowledge]
         num_relations = max(g.num_relations, 1)
         pair_keys, pair = torch.unique(k_dst * num_relations + k_type, return_inverse=True)
@@ -131,7 +148,7 @@ class KGINEncoder(nn.Module):
         mean = pattern.matrices(pattern.entry_values(1.0 / degree[k_dst]))
         return _KginEdges(
             dst[to_user], users, pattern, mean, torch.div(pair_keys, num_relations, rounding_mode="floor"),
-            pair_keys % num_relations, torch.unique(k_type),
+            pair_keys % num_relations,
         )
 
     def _user_mean(self, edges: _KginEdges, x: Tensor) -> tuple[Tensor, Tensor]:
@@ -142,17 +159,16 @@ class KGINEncoder(nn.Module):
         count = torch.zeros(edges.users.num_rows, device=x.device).index_add_(0, edges.user_dst, keep)
         return edges.users.matrices(edges.users.entry_values(keep / count.clamp(min=1)[edges.user_dst]))
 
-    def intents(self, edges: _KginEdges) -> Tensor:
+    def intents(self) -> Tensor:
         """``[P, d]`` the intent vectors, softmax-mixed from the knowledge relations."""
-        logits = self.intent_logits[:, edges.kg_relations]
-        return torch.softmax(logits, dim=-1) @ self.relation.weight[edges.kg_relations]
+        logits = self.intent_logits[:, self.kg_relations]
+        return torch.softmax(logits, dim=-1) @ self.relation.weight[self.kg_relations]
 
-    def independence(self, g: GraphTensors) -> Tensor:
-        """:math:`\\sum_{p < p'} \\operatorname{dCor}(\\mathbf{e}_p, \\mathbf{e}_{p'})` over ``g``'s knowledge relations."""
-        edges = self._edges(g)
-        if edges.kg_relations.numel() == 0:
+    def independence(self) -> Tensor:
+        """:math:`\\sum_{p < p'} \\operatorname{dCor}(\\mathbf{e}_p, \\mathbf{e}_{p'})`."""
+        if self.kg_relations.numel() == 0:
             return self.relation.weight.new_zeros(())
-        e = self.intents(edges)
+        e = self.intents()
         pairs = [distance_correlation(e[p], e[q]) for p in range(e.size(0)) for q in range(p + 1, e.size(0))]
         return torch.stack(pairs).sum() if pairs else e.new_zeros(())
 
@@ -163,7 +179,7 @@ class KGINEncoder(nn.Module):
         edges = self._edges(g)
         u = g.num_users
         x = x.float()  # sparse products run in float32, also under autocast
-        intents = self.intents(edges).float() if edges.kg_relations.numel() else None
+        intents = self.intents().float() if self.kg_relations.numel() else None
         user_mean = self._user_mean(edges, x)
         relation = self.relation(edges.pair_relation).float()
         out, total = x, x
@@ -188,15 +204,10 @@ class KGINRecommender(GraphRecommender):
     needs_knowledge = True
     has_intents = True
 
-    def __init__(self, *args, independence_weight: float = 0.0, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.independence_weight = independence_weight
-        self._graph: GraphTensors | None = None  # the graph of the last forward, for the independence term
-
     @classmethod
     def check_config(cls, config) -> None:
         super().check_config(config)
-        m, t = config.model, config.train
+        m = config.model
         if m.layers < 1:
             raise KgrecError(f'model.layers = {m.layers}: model.encoder = "kgin" propagates; give it 1 or more layers')
         if not m.use_kg:
@@ -209,23 +220,15 @@ class KGINRecommender(GraphRecommender):
     @classmethod
     def build_encoder(cls, config, g: GraphTensors) -> nn.Module:
         m = config.model
-        return KGINEncoder(m.dim, g.num_relations, num_layers=m.layers, intents=m.intents, dropout=m.dropout, edge_dropout=m.edge_dropout)
-
-    @classmethod
-    def from_config(cls, config, g: GraphTensors, item_item=None) -> "KGINRecommender":
-        model = super().from_config(config, g, item_item)
-        model.independence_weight = config.train.independence_weight
-        return model
-
-    def forward(self, g: GraphTensors, layers: bool = False, block=None):
-        self._graph = g
-        return super().forward(g, layers, block)
+        return KGINEncoder(
+            m.dim, g.num_relations, knowledge_relations(g), num_layers=m.layers, intents=m.intents, dropout=m.dropout, edge_dropout=m.edge_dropout
+        )
 
     def loss(self, batch, emb: Embeddings):
         """kgrec's CF and L2 terms (and its optional DistMult KG loss) plus the intents' independence."""
         terms = super().loss(batch, emb)
-        if self.independence_weight > 0:
-            terms["independence"] = self.independence_weight * self.encoder.independence(self._graph)
+        if self.objective.independence_weight > 0:
+            terms["independence"] = self.objective.independence_weight * self.encoder.independence()
         return terms
 
 

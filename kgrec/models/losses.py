@@ -31,6 +31,7 @@ class Objective:
         kg_loss_weight: weight of the auxiliary knowledge-edge loss (0: none).
         contrast_weight, contrast_temperature, contrast_layer: NCL's structural contrast
             (weight 0: none).
+        independence_weight: KGIN's independence of its intents (weight 0: none).
     """
 
     loss: str = "bpr"
@@ -40,6 +41,7 @@ class Objective:
     contrast_weight: float = 0.0
     contrast_temperature: float = 0.1
     contrast_layer: int = 2
+    independence_weight: float = 0.0
 
     @classmethod
     def from_config(cls, train: TrainConfig) -> "Objective":
@@ -51,6 +53,7 @@ class Objective:
             contrast_weight=train.contrast_weight,
             contrast_temperature=train.contrast_temperature,
             contrast_layer=train.contrast_layer,
+            independence_weight=train.independence_weight,
         )
 
 

@@ -10,7 +10,7 @@ from kgrec.config import ExperimentConfig, ModelConfig, TrainConfig
 from kgrec.errors import KgrecError
 from kgrec.experiment import check_experiment
 from kgrec.models.graph_tensors import GraphTensors
-from kgrec.models.kgin import KGINEncoder, distance_correlation
+from kgrec.models.kgin import KGINEncoder, distance_correlation, knowledge_relations
 
 
 def _config(**model):
@@ -48,7 +48,8 @@ def test_distance_correlation():
 
 def test_one_hop_by_hand():
     torch.manual_seed(0)
-    enc = KGINEncoder(2, 4, num_layers=1, intents=2, dropout=0.0)
+    assert knowledge_relations(_graph()).tolist() == [1, 2]
+    enc = KGINEncoder(2, 4, knowledge_relations(_graph()), num_layers=1, intents=2, dropout=0.0)
     with torch.no_grad():
         enc.relation.weight.copy_(torch.tensor([[9.0, 9.0], [1.0, 2.0], [3.0, 1.0], [9.0, 9.0]]))
         enc.intent_logits.copy_(torch.tensor([[0.0, 0.0, 0.0, 0.0], [0.0, 5.0, -5.0, 0.0]]))
@@ -70,7 +71,7 @@ def test_one_hop_by_hand():
 
 
 def test_items_hear_nothing_from_users():
-    enc = KGINEncoder(2, 4, num_layers=2, intents=2, dropout=0.0)
+    enc = KGINEncoder(2, 4, knowledge_relations(_graph()), num_layers=2, intents=2, dropout=0.0)
     x = torch.randn(5, 2)
     y = x.clone()
     y[0] = 100.0
