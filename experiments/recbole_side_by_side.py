@@ -28,11 +28,9 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-
 from kgrec.bench import load_suite
 from kgrec.bench.report import hardware
-from kgrec.bench.runner import _finished
+from kgrec.bench.runner import finished_with
 from kgrec.errors import KgrecError
 from kgrec.experiment import load_experiment
 from kgrec.runs import train_run
@@ -66,7 +64,7 @@ def run_row(name: str, force: bool, log) -> dict:
     config = config_for(source)
     config.train.seed = 2024
     run_dir = ROOT / "runs" / "recbole-side-by-side" / name.lower()
-    if not force and _finished(run_dir, config, log):  # the suites' rule: same configuration, same run
+    if not force and finished_with(run_dir, config, log):  # the suites' rule: same configuration, same run
         log(f"{name}: finished run reused ({run_dir})")
         return json.loads((run_dir / "results.json").read_text())
     log(f"{name}: training on {split.name} ({source})")
@@ -77,8 +75,8 @@ def table(results: dict) -> str:
     lines = [
         "# kgrec on RecBole 1.2.1's splits of ml-100k",
         "",
-        f"- Command: `.venv/bin/python experiments/recbole_side_by_side.py`; seed 2024, one run per row",
-        f"- Hardware: {hardware(1)}; torch {torch.__version__}, Python {platform.python_version()}",
+        "- Command: `.venv/bin/python experiments/recbole_side_by_side.py`; seed 2024, one run per row",
+        f"- Hardware: {hardware(1)}; Python {platform.python_version()}",
         f"- Written {time.strftime('%Y-%m-%d %H:%M %Z')}",
         "- Splits: RecBole's general split for LightGCN and kgrec; its KG models' split (films with a KG link) for CKE, KGAT, KGIN",
         "- RecBole columns: the figures RecBole 1.2.1 reported on 2 CPU cores (quoted, not re-run)",

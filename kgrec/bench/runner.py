@@ -49,7 +49,7 @@ def _run_one(kind: str, graph: Path, config, run_dir: Path, threads: int | None)
     return train_run(graph, config, run_dir, progress=False, log=quiet, force=True)  # the suite decided: stale or unfinished
 
 
-def _finished(run_dir: Path, config, log) -> bool:
+def finished_with(run_dir: Path, config, log) -> bool:
     """Did this run finish *with this configuration*? A run whose stored ``config.toml`` differs
     (the suite or its base changed since) is stale: it is run again rather than reported."""
     if not (run_dir / "results.json").is_file():
@@ -96,7 +96,7 @@ def run_suite(
         run_dir = run_folder(out, dataset.name, model.name, seed)
         config = copy.deepcopy(model.config)
         config.train.seed = seed
-        if not force and _finished(run_dir, config, log):
+        if not force and finished_with(run_dir, config, log):
             continue
         pending.append((dataset, model, seed, config, run_dir))
     bar = tqdm(total=len(todo), initial=len(todo) - len(pending), desc=f"bench {suite.name}", unit="run", dynamic_ncols=True, disable=None)  # no bar in a log: the per-run lines say it
