@@ -71,6 +71,7 @@ class _KgclGraph:
     interactions: NormalisedAdjacency  # the user-item graph
     full: Tensor  # its normalised adjacency
     pair_item: Tensor  # [num_pairs] item (global node) of every user-item pair
+    items: Tensor  # the items with interactions (global nodes), sorted
 
 
 @dataclasses.dataclass
@@ -117,7 +118,9 @@ class KGCLEncoder(nn.Module):
         structure = NormalisedAdjacency.from_edge_index(edge_index, g.num_nodes)
         pair_item = torch.zeros(structure.num_pairs, dtype=torch.long, device=edge_index.device)
         pair_item[structure.pair_id] = torch.maximum(structure.row, structure.col_indices)
-        return _KgclGraph(src[to_item], dst[to_item], g.edge_type[to_item], structure, structure.normalised(), pair_item)
+        return _KgclGraph(
+            src[to_item], dst[to_item], g.edge_type[to_item], structure, structure.normalised(), pair_item, torch.unique(pair_item)
+        )
 
     def item_inputs(self, x: Tensor, graph: _KgclGraph, keep: Tensor | None = None) -> Tensor:
         """``x`` with every item replaced by ``e_i + sum alpha e_v`` over its (kept) knowledge edges."""
@@ -145,7 +148,7 @@ class KGCLEncoder(nn.Module):
 
     def _item_keep_probability(self, view1: Tensor, view2: Tensor, graph: _KgclGraph) -> Tensor:
         """``p_i`` for every node (only item rows matter), from the two KG views' consistency."""
-        items = torch.unique(graph.pair_item)
+        items = graph.items
         c = torch.exp(F.cosine_similarity(view1[items], view2[items], dim=-1))
         w = (c - c.min()) / (c.max() - c.min()).clamp(min=1e-12)
         w = w.clamp(min=0.3)
