@@ -242,11 +242,29 @@ class EvalConfig:
 
 
 @dataclass
+class ColdStartConfig:
+    """The content model that embeds items added after training (:mod:`kgrec.coldstart.content`)."""
+
+    #: ``distill``: after training, distil a content model (text + KG neighbours -> item vector)
+    #: from the trained model, so that new items score on the warm items' scale; ``none``: new
+    #: items are embedded by propagation alone.
+    content: str = "distill"
+    hidden: int = 256
+    epochs: int = 200
+    lr: float = 1e-3
+    #: Weight of the listwise ranking-alignment term next to the score-alignment term.
+    ranking_weight: float = 1.0
+    #: Epochs without a better held-out-items loss before the distillation stops.
+    patience: int = 10
+
+
+@dataclass
 class ExperimentConfig:
     text: TextConfig = field(default_factory=TextConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    coldstart: ColdStartConfig = field(default_factory=ColdStartConfig)
 
 
 # --------------------------------------------------------------------------- TOML

@@ -30,6 +30,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from kgrec.coldstart.content import CONTENT_CHOICES
 from kgrec.config import ExperimentConfig, read_experiment
 from kgrec.errors import KgrecError
 from kgrec.eval.metrics import METRIC_NAMES
@@ -67,6 +68,7 @@ def check_experiment(config: ExperimentConfig) -> None:
     _check_text(config)
     _check_train(config)
     _check_eval(config)
+    _check_coldstart(config)
     _choice("model.encoder", config.model.encoder, MODELS)
     check_model_config(config)
 
@@ -96,6 +98,16 @@ def _check_text(config: ExperimentConfig) -> None:
         raise KgrecError("text.model is empty: name a transformers encoder, a local folder, or \"default\"")
     _at_least("text.batch_size", t.batch_size, 1)
     _at_least("text.max_length", t.max_length, 1)
+
+
+def _check_coldstart(config: ExperimentConfig) -> None:
+    c = config.coldstart
+    _choice("coldstart.content", c.content, CONTENT_CHOICES)
+    for key in ("hidden", "epochs", "patience"):
+        _at_least(f"coldstart.{key}", getattr(c, key), 1)
+    _positive("coldstart.lr", c.lr)
+    if c.ranking_weight < 0:
+        raise KgrecError(f"coldstart.ranking_weight must be >= 0, got {c.ranking_weight}")
 
 
 def _check_train(config: ExperimentConfig) -> None:

@@ -188,11 +188,15 @@ def _run_cold_start(
     # the "whole catalogue" view ranks all of them (known warm items masked), which tells
     # whether cold items can compete with trained ones at all.
     scorers: dict[str, torch.Tensor] = {}
+    if trained.content is not None:
+        run = trained.without_added_items()
+        run.add_cold_items(cold, features, has_text)
+        scorers["kgrec (content model)"] = run.full_scores(torch.arange(warm.num_users)).cpu()
     for id_init in ("mean", "zero"):
         run = trained.without_added_items()
-        run.add_cold_items(cold, features, has_text, id_init=id_init)
+        run.add_cold_items(cold, features, has_text, id_init=id_init, use_content=False)
         # what `recommend` ranks by: the dot product, plus the blended item-item view where the run has one
-        scorers[f"kgrec (cold items, {id_init} ID)"] = run.full_scores(torch.arange(warm.num_users)).cpu()
+        scorers[f"kgrec (propagation, {id_init} ID)"] = run.full_scores(torch.arange(warm.num_users)).cpu()
     scorers.update(_baselines(trained, full, cold_idx, cold, features, seed, encoder))
 
     known = pd.concat(list(trained.split.parts().values()), ignore_index=True)

@@ -26,6 +26,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
+from kgrec.coldstart.content import ContentModel, new_item_inputs
 from kgrec.coldstart.extend import NewEdges, extend_graph
 from kgrec.config import RdfSource, TextConfig
 from kgrec.errors import KgrecError
@@ -140,8 +141,16 @@ def embed_items(
     has_text: Tensor | None,
     *,
     id_init: str = "mean",
+    content: "ContentModel | None" = None,
+    z: Tensor | None = None,
 ) -> EmbeddedItems:
     """Append ``items`` to graph ``g`` (layer-0 ``x0``) and propagate with the trained encoder.
+
+    With the run's ``content`` model (:mod:`kgrec.coldstart.content`) the new items' final
+    embeddings are the content model's vectors, made from their text and the trained
+    embeddings ``z`` (of ``g``, before the items were added) of the nodes they link to; the
+    propagation still places them in the graph (their neighbours' embeddings move with them).
+    Without one, the propagated vectors are used as they are.
 
     Args:
         model: the trained recommender (its text projection, ID table and encoder are used).
@@ -163,9 +172,23 @@ def embed_items(
         new = new + model.mean_id(g.num_users, g.num_users + g.num_items).to(device)
     g_ext = extend_graph(g, torch.full((m,), 1, dtype=torch.long), items.edges(g.num_nodes), features, has_text)
     x0_ext = torch.cat([x0, new])
-    z = model.propagate(g_ext, x0_ext)
+    z_ext = model.propagate(g_ext, x0_ext)
     nodes = torch.arange(g.num_nodes, g.num_nodes + m)
-    return EmbeddedItems(g_ext, x0_ext, z, nodes)
+    if content is not None:
+        if z is None:
+            raise KgrecError("the content model needs the graph's final embeddings (z) to embed new items")
+        inputs = new_item_inputs(
+            z, torch.from_numpy(items.links["item"].to_numpy(np.int64).copy()), torch.from_numpy(items.links["node"].to_numpy(np.int64).copy()),
+            m, None if features is None else features.float(), has_text,
+        )  # fmt: skip
+        empty = inputs.empty_rows().nonzero(as_tuple=True)[0].tolist()
+        if empty:
+            raise KgrecError(f"item {items.ids[empty[0]]!r} has neither a description nor a link to the graph: nothing to embed it from")
+        with torch.inference_mode():
+            vectors = content.to(z.device)(inputs).to(z_ext.dtype)
+        z_ext = z_ext.clone()
+        z_ext[nodes.to(z_ext.device)] = vectors
+    return EmbeddedItems(g_ext, x0_ext, z_ext, nodes)
 
 
 # --------------------------------------------------------------------------- front ends

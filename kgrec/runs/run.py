@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from kgrec.coldstart.content import ContentModel, load_content_model
 from kgrec.coldstart.items import ColdItems, Encoder, catalogue_with, cold_items_from_rdf, embed_items, encode_item_texts
 from kgrec.coldstart.users import items_for_text, main_behaviour, user_embedding
 from kgrec.config import ExperimentConfig
@@ -76,7 +77,8 @@ def load_run(run_dir: str | Path, device: str = "auto", *, added_items: bool = T
     split = read_split(run_dir / "split", kg.user_index, kg.item_index)
     model, g = prepare_model(kg, config, split, dev)
     load_weights(model, run_dir / "model.safetensors", dev)
-    return Run(config, kg, split, model, g, dev, run_dir, added_items=added_items)
+    content = load_content_model(run_dir, dev)
+    return Run(config, kg, split, model, g, dev, run_dir, added_items=added_items, content=content)
 
 
 class Run:
@@ -89,6 +91,8 @@ class Run:
         device: where the model lives.
         run_dir: the run folder, or None for a run held only in memory (a benchmark's).
         added_items: embed the items saved in ``run_dir/added_items/``.
+        content: the run's content model for items added later (``RUN/content_model.*``,
+            :mod:`kgrec.coldstart.content`); None: they are embedded by propagation alone.
     """
 
     def __init__(
@@ -102,8 +106,10 @@ class Run:
         run_dir: str | Path | None = None,
         *,
         added_items: bool = True,
+        content: ContentModel | None = None,
     ):
         self.config = config
+        self.content = content
         self.kg = kg
         self.split = split
         self.model = model
@@ -129,7 +135,9 @@ class Run:
 
     def without_added_items(self) -> "Run":
         """The same trained run with the trained catalogue only (a fresh object)."""
-        return Run(self.config, self.kg, self.split, self.model, self.trained_graph, self.device, self.run_dir, added_items=False)
+        return Run(
+            self.config, self.kg, self.split, self.model, self.trained_graph, self.device, self.run_dir, added_items=False, content=self.content
+        )
 
     # ------------------------------------------------------------------ the catalogue
     @property
@@ -376,14 +384,23 @@ class Run:
         """An explanation as plain data (what ``kgrec explain --format json`` prints)."""
         return explanation_record(explanation, self.names)
 
-    def add_cold_items(self, cold: ColdItems, features: torch.Tensor | None, has_text: torch.Tensor | None, id_init: str = "mean") -> None:
-        """Add items already gathered as :class:`ColdItems` with their text features."""
-        self._apply([AddedBatch(cold, features, has_text)], id_init)
+    def add_cold_items(
+        self, cold: ColdItems, features: torch.Tensor | None, has_text: torch.Tensor | None, id_init: str = "mean", *, use_content: bool = True
+    ) -> None:
+        """Add items already gathered as :class:`ColdItems` with their text features.
 
-    def _apply(self, batches: list[AddedBatch], id_init: str) -> None:
+        ``use_content=False`` embeds them by propagation alone even when the run has a content
+        model (what the cold-start protocol compares it with).
+        """
+        self._apply([AddedBatch(cold, features, has_text)], id_init, use_content=use_content)
+
+    def _apply(self, batches: list[AddedBatch], id_init: str, *, use_content: bool = True) -> None:
+        content = self.content if use_content else None
         for batch in batches:
             cold = batch.items
-            embedded = embed_items(self.model, self.graph, self.x0, cold, batch.features, batch.has_text, id_init=id_init)
+            embedded = embed_items(
+                self.model, self.graph, self.x0, cold, batch.features, batch.has_text, id_init=id_init, content=content, z=self.z
+            )
             self.graph, self.x0, self.z = embedded.graph, embedded.layer0, embedded.embeddings
             self.item_nodes += embedded.nodes.tolist()
             self.item_ids += list(cold.ids)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from kgrec.coldstart.content import fit_cold_start_content
 from kgrec.config import ExperimentConfig
 from kgrec.errors import KgrecError
 from kgrec.eval.beyond import evaluation_details
@@ -189,6 +190,9 @@ def fit(
     }
     if item_item is not None:
         results["item_item"] = item_item
+    content = fit_cold_start_content(model, g, emb, split, config, run_dir, log)
+    if content is not None:
+        results["content_model"] = content
     results["test_details"] = details
     plot_curves(metrics_path, run_dir / "curves.png", metric)
     write_json(run_dir / "results.json", results)
