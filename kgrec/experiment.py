@@ -30,7 +30,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kgrec.coldstart.content import CONTENT_CHOICES
+from kgrec.models.content import CONTENT_CHOICES
 from kgrec.config import ExperimentConfig, read_experiment
 from kgrec.errors import KgrecError
 from kgrec.eval.metrics import METRIC_NAMES

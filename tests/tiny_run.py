@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from kgrec.models.content import load_content_model
 from kgrec.config import ExperimentConfig, ModelConfig, TrainConfig
 from kgrec.eval.splits import make_split
 from kgrec.graph.build import build_graph
@@ -89,6 +90,6 @@ def train_tiny(run_dir, use_text: bool = True, epochs: int = 12) -> Run:
     model = build_model(config, g)
     fit(model, g, split, config, run_dir, device=device, generator=seed_everything(3), progress=False)
     model.eval()
-    return Run(config, kg, split, model, g, device, run_dir)
+    return Run(config, kg, split, model, g, device, run_dir, content=load_content_model(run_dir, device))
 
 

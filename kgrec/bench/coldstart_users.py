@@ -34,7 +34,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from kgrec.coldstart.content import new_item_inputs
+from kgrec.models.content import new_item_inputs
 from kgrec.coldstart.extend import NewEdges, extend_graph
 from kgrec.coldstart.users import main_behaviour
 from kgrec.errors import KgrecError

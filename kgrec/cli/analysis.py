@@ -126,14 +126,25 @@ def cmd_cold_start(args) -> int:
     config = load_experiment(Path(args.config) if args.config else None)
     if args.device:
         config.train.device = args.device
-    result = run_cold_start(Path(args.graph), config, Path(args.out), fraction=args.fraction, seed=args.seed, force=args.force, resume=args.resume)
+    parts = tuple(args.parts.split(",")) if args.parts else ("items", "users")
+    result = run_cold_start(
+        Path(args.graph), config, Path(args.out), fraction=args.fraction, seed=args.seed, parts=parts, force=args.force, resume=args.resume
+    )
     d = result.details
-    print(f"cold-start items: {d['cold_items']} held out ({d['held_out_interactions']:,} interactions), "
-          f"{d['users_evaluated']:,} users, candidates = the held-out items")
-    print(result.format(ks=(10, 20, 50)))
-    print("whole catalogue (every item a candidate, the user's warm items masked; truth = the cold items):")
-    print(result.format(ks=(20, 50), catalogue=True))
-    print(f"written to {Path(args.out) / 'cold_start.json'}")
+    if result.items:
+        i = d["items"]
+        print(f"cold items: {i['cold_items']} of {i['catalogue']} held out ({i['held_out_interactions']:,} interactions)")
+        for setting in ("cold_only", "warm_only", "hybrid"):
+            cols = ["recall@20", "ndcg@20"] + (["cold recall@20", "cold ndcg@20", "cold share@20"] if setting == "hybrid" else [])
+            print(f"{setting}:")
+            print(result.format("items", setting, cols))
+    if result.users:
+        u = d["users"]
+        print(f"cold users: {u['users_evaluated']} held out; first {u['revealed_at_most']} interactions revealed ({u['order']})")
+        for setting in result.users:
+            print(f"{setting}:")
+            print(result.format("users", setting, ["recall@20", "ndcg@20"]))
+    print(f"written to {Path(args.out) / 'results.json'} and results.md")
     return 0
 
 
@@ -201,17 +212,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_new_user)
 
     p = sub.add_parser(
-        "cold-start", help="the cold-start-item protocol: hold out items, train, rank them",
-        description="Hold out a fraction of the items with all their interactions, train on the rest, "
-        "add the held-out items back from their text and RDF only, and rank them (among themselves "
-        "and in the whole catalogue) against text and popularity baselines.",
+        "cold-start", help="the cold-start protocols: held-out items and users, against baselines",
+        description="Items: hold out a fraction of the items with all their interactions, train on the rest, "
+        "add them back from their text and RDF only, and rank them among themselves (cold_only), the warm "
+        "test among warm items (warm_only) and everything in the whole catalogue (hybrid). Users: hold out a "
+        "fraction of the users, train on the rest, and serve them from 0 (a text profile), 1, 3 or 5 "
+        "revealed interactions. Against text and popularity baselines; OUT/results.json and results.md.",
     )  # fmt: skip
     p.add_argument("--graph", required=True, help="a graph folder written by `kgrec build`")
     p.add_argument("--config", help="experiment config (default: kgrec's defaults)")
-    p.add_argument("--out", required=True, help="work folder (warm graph, warm run, cold_start.json)")
+    p.add_argument("--out", required=True, help="work folder (warm graphs and runs, results.json, results.md)")
+    p.add_argument("--parts", help="items, users or items,users (default: both)")
     p.add_argument("--fraction", type=float, default=0.1, help="share of the items held out")
     p.add_argument("--seed", type=int, default=2024, help="seed of the held-out draw")
     add_device(p, default=None, what="override train.device")
     add_force(p, "work folder")
-    p.add_argument("--resume", action="store_true", help="reuse the warm run of an earlier call with the same graph, config, fraction and seed")
+    p.add_argument("--resume", action="store_true", help="reuse the warm runs of an earlier call with the same graph, config, fraction and seed")
     p.set_defaults(func=cmd_cold_start)

@@ -26,7 +26,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from kgrec.coldstart.content import ContentModel, new_item_inputs
+from kgrec.models.content import ContentModel, new_item_inputs
 from kgrec.coldstart.extend import NewEdges, extend_graph
 from kgrec.config import RdfSource, TextConfig
 from kgrec.errors import KgrecError
@@ -146,11 +146,11 @@ def embed_items(
 ) -> EmbeddedItems:
     """Append ``items`` to graph ``g`` (layer-0 ``x0``) and propagate with the trained encoder.
 
-    With the run's ``content`` model (:mod:`kgrec.coldstart.content`) the new items' final
+    With the run's ``content`` model (:mod:`kgrec.models.content`) the new items' final
     embeddings are the content model's vectors, made from their text and the trained
-    embeddings ``z`` (of ``g``, before the items were added) of the nodes they link to; the
-    propagation still places them in the graph (their neighbours' embeddings move with them).
-    Without one, the propagated vectors are used as they are.
+    embeddings ``z`` (of ``g``, before the items were added) of the nodes they link to, and the
+    other nodes keep ``z``: adding items does not change how the trained ones rank. Without
+    one, every node takes the embedding the encoder propagates over the extended graph.
 
     Args:
         model: the trained recommender (its text projection, ID table and encoder are used).
@@ -179,15 +179,14 @@ def embed_items(
             raise KgrecError("the content model needs the graph's final embeddings (z) to embed new items")
         inputs = new_item_inputs(
             z, torch.from_numpy(items.links["item"].to_numpy(np.int64).copy()), torch.from_numpy(items.links["node"].to_numpy(np.int64).copy()),
-            m, None if features is None else features.float(), has_text,
+            m, None if features is None or content.feature_dim == 0 else features.float(), has_text,
         )  # fmt: skip
         empty = inputs.empty_rows().nonzero(as_tuple=True)[0].tolist()
         if empty:
             raise KgrecError(f"item {items.ids[empty[0]]!r} has neither a description nor a link to the graph: nothing to embed it from")
         with torch.inference_mode():
-            vectors = content.to(z.device)(inputs).to(z_ext.dtype)
-        z_ext = z_ext.clone()
-        z_ext[nodes.to(z_ext.device)] = vectors
+            vectors = content.to(z.device)(inputs).to(z.dtype)
+        z_ext = torch.cat([z, vectors])  # the trained nodes keep their embeddings: warm rankings do not move
     return EmbeddedItems(g_ext, x0_ext, z_ext, nodes)
 
 

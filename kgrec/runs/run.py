@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from kgrec.coldstart.content import ContentModel, load_content_model
+from kgrec.models.content import ContentModel, load_content_model
 from kgrec.coldstart.items import ColdItems, Encoder, catalogue_with, cold_items_from_rdf, embed_items, encode_item_texts
 from kgrec.coldstart.users import items_for_text, main_behaviour, user_embedding
 from kgrec.config import ExperimentConfig
@@ -92,7 +92,7 @@ class Run:
         run_dir: the run folder, or None for a run held only in memory (a benchmark's).
         added_items: embed the items saved in ``run_dir/added_items/``.
         content: the run's content model for items added later (``RUN/content_model.*``,
-            :mod:`kgrec.coldstart.content`); None: they are embedded by propagation alone.
+            :mod:`kgrec.models.content`); None: they are embedded by propagation alone.
     """
 
     def __init__(

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from kgrec.coldstart.content import fit_cold_start_content
+from kgrec.train.content import fit_cold_start_content
 from kgrec.config import ExperimentConfig
 from kgrec.errors import KgrecError
 from kgrec.eval.beyond import evaluation_details

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -59,33 +58,47 @@ def test_protocol_end_to_end(tiny_kg, tiny_helper, tmp_path):
         train=TrainConfig(epochs=6, batch_size=64, lr=0.02, patience=6, device="cpu"),
     )
     enc = tiny_helper.HashingEncoder()
-    result = run_cold_start(tmp_path / "graph", config, tmp_path / "work", fraction=0.25, seed=3, encoder=enc, progress=False, log=lambda *_: None)
-    table = result.table
-    assert {"kgrec (cold items, mean ID)", "text-only (BERT cosine)", "popularity (KG neighbours)", "random"} <= set(table.index)
+    quiet = dict(encoder=enc, progress=False, log=lambda *_: None)
+    result = run_cold_start(tmp_path / "graph", config, tmp_path / "work", fraction=0.25, seed=3, parts=("items",), **quiet)
+    assert set(result.items) == {"cold_only", "warm_only", "hybrid"} and result.users == {}
+    table = result.items["cold_only"]
+    assert {"kgrec (content model)", "kgrec (propagation, mean ID)", "text-only (BERT cosine)", "popularity (KG neighbours)", "random"} <= set(table.index)
     assert ((table["recall@20"] >= 0) & (table["recall@20"] <= 1)).all()
     assert (table["num_users"] == table["num_users"].iloc[0]).all() and table["num_users"].iloc[0] > 0
     # 4 cold items only: every method finds every truth item within 20
     assert np.allclose(table["recall@20"], 1.0)
-    saved = json.loads((tmp_path / "work" / "cold_start.json").read_text())
-    assert saved["details"]["cold_items"] == 4 and "whole_catalogue" in saved
-    warm = load_graph(tmp_path / "work" / "graph")
+    hybrid = result.items["hybrid"]
+    assert {"cold recall@20", "cold ndcg@20", "cold share@20"} <= set(hybrid.columns)
+    assert ((hybrid["cold share@20"] >= 0) & (hybrid["cold share@20"] <= 1)).all()
+    # the content model leaves the trained items' embeddings alone: warm-only equals the warm run's test
+    warm_test = json.loads((tmp_path / "work" / "items" / "run" / "results.json").read_text())["test"]
+    assert result.items["warm_only"].loc["kgrec (content model)", "ndcg@20"] == pytest.approx(warm_test["ndcg@20"], abs=1e-6)
+    saved = json.loads((tmp_path / "work" / "results.json").read_text())
+    assert saved["details"]["items"]["cold_items"] == 4 and set(saved["items"]) == {"cold_only", "warm_only", "hybrid"}
+    assert "### hybrid" in (tmp_path / "work" / "results.md").read_text()
+    warm = load_graph(tmp_path / "work" / "items" / "graph")
     held = set(tiny_kg.nodes["item"]["id"].iloc[choose_cold_items(tiny_kg, 0.25, seed=3)])
     assert not held & set(warm.nodes["item"]["id"])  # the model never saw the cold items
-    quiet = dict(encoder=enc, progress=False, log=lambda *_: None)
     # a second call is refused unless asked: --resume reuses the warm run, --force replaces all
     with pytest.raises(KgrecError, match="already there; add --resume .* or --force"):
-        run_cold_start(tmp_path / "graph", config, tmp_path / "work", fraction=0.25, seed=3, **quiet)
-    stamp = (tmp_path / "work" / "run" / "model.safetensors").stat().st_mtime_ns
-    again = run_cold_start(tmp_path / "graph", config, tmp_path / "work", fraction=0.25, seed=3, resume=True, **quiet)
-    assert again.table.equals(table)
-    assert (tmp_path / "work" / "run" / "model.safetensors").stat().st_mtime_ns == stamp  # no training
+        run_cold_start(tmp_path / "graph", config, tmp_path / "work", fraction=0.25, seed=3, parts=("items",), **quiet)
+    stamp = (tmp_path / "work" / "items" / "run" / "model.safetensors").stat().st_mtime_ns
+    again = run_cold_start(tmp_path / "graph", config, tmp_path / "work", fraction=0.25, seed=3, parts=("items",), resume=True, **quiet)
+    assert again.items["cold_only"].equals(table)
+    assert (tmp_path / "work" / "items" / "run" / "model.safetensors").stat().st_mtime_ns == stamp  # no training
     with pytest.raises(KgrecError, match="other held-out items"):
-        run_cold_start(tmp_path / "graph", config, tmp_path / "work", fraction=0.25, seed=4, resume=True, **quiet)
+        run_cold_start(tmp_path / "graph", config, tmp_path / "work", fraction=0.25, seed=4, parts=("items",), resume=True, **quiet)
     other = ExperimentConfig(model=config.model, train=TrainConfig(epochs=5, batch_size=64, lr=0.02, patience=6, device="cpu"))
     with pytest.raises(KgrecError, match="another configuration"):
-        run_cold_start(tmp_path / "graph", other, tmp_path / "work", fraction=0.25, seed=3, resume=True, **quiet)
-    forced = run_cold_start(tmp_path / "graph", config, tmp_path / "work", fraction=0.25, seed=4, force=True, **quiet)
-    assert forced.details["seed"] == 4 and forced.details["run"] == str(tmp_path / "work" / "run")
+        run_cold_start(tmp_path / "graph", other, tmp_path / "work", fraction=0.25, seed=3, parts=("items",), resume=True, **quiet)
+    forced = run_cold_start(tmp_path / "graph", config, tmp_path / "work", fraction=0.25, seed=4, parts=("items",), force=True, **quiet)
+    assert forced.details["seed"] == 4 and forced.details["items"]["run"] == str(tmp_path / "work" / "items" / "run")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["graph", "work"]  # no staging folder left
-    assert json.loads((tmp_path / "work" / "cold_start.json").read_text())["details"]["seed"] == 4
-    assert load_run(tmp_path / "work" / "run", device="cpu").kg.num_items == warm.num_items  # the moved run finds its graph
+    assert json.loads((tmp_path / "work" / "results.json").read_text())["details"]["seed"] == 4
+    assert load_run(tmp_path / "work" / "items" / "run", device="cpu").kg.num_items == warm.num_items  # the moved run finds its graph
+
+
+def test_unknown_part_is_refused(tiny_kg, tmp_path):
+    with pytest.raises(KgrecError, match="unknown cold-start part 'shops'"):
+        run_cold_start(tmp_path / "graph", ExperimentConfig(), tmp_path / "work", parts=("shops",))
+    assert not (tmp_path / "work").exists()

@@ -74,7 +74,7 @@ def test_added_items_are_recommended_saved_and_reloaded(trained, tmp_path, tiny_
     assert run.explain("u0", item="n1", paths=1)[0].paths[0].kind == "knowledge"
     assert (trained.run_dir / "added_items" / "items.csv").is_file()
     # what load_run does with the saved items: they come back, with the same embeddings
-    again = Run(trained.config, trained.kg, trained.split, trained.model, trained.trained_graph, trained.device, trained.run_dir)
+    again = Run(trained.config, trained.kg, trained.split, trained.model, trained.trained_graph, trained.device, trained.run_dir, content=trained.content)
     assert again.item_ids == run.item_ids
     assert torch.allclose(again.item_embeddings(), run.item_embeddings(), atol=1e-5)
     with pytest.raises(KgrecError, match="already in the run"):

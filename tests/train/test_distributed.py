@@ -103,7 +103,10 @@ def test_two_processes_train_one_model_and_write_one_run(setup):
     assert proc.returncode == 0, proc.stderr[-3000:]
 
     # one writer: one set of files, one metrics line per epoch, the results printed once
-    assert sorted(p.name for p in run.iterdir()) == ["config.toml", "curves.png", "metrics.jsonl", "model.safetensors", "results.json", "run.json", "split"]
+    assert sorted(p.name for p in run.iterdir()) == [
+        "config.toml", "content_model.json", "content_model.safetensors", "curves.png", "metrics.jsonl", "model.safetensors",
+        "results.json", "run.json", "split",
+    ]  # fmt: skip
     lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     assert [x["epoch"] for x in lines] == list(range(1, STOP_AT + 1))
     assert proc.stdout.count("validation (selected epoch") == 1 and proc.stdout.count("split: random") == 1

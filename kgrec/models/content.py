@@ -21,9 +21,11 @@ users x a batch of items:
   over the batch's items to the student's, at a temperature of one teacher-score standard
   deviation, weighted by ``ranking_weight``. It is what keeps the order right at the top.
 
-A held-out tenth of the warm items (seeded) is never trained on; the student is selected on
-their loss (early stopping), which is the honest estimate of how it does on items it has not
-seen. The trained model itself is not changed: warm items are ranked exactly as before.
+A held-out tenth of the warm items (seeded) is never trained on; the student is selected
+(early stopping) on how those items fare as if they were new, ranked in the whole catalogue by
+the users who interacted with them (:func:`pseudo_cold_metrics`, NDCG@20): the estimate of how
+it does on items it has not seen, with no test item looked at. The trained model itself is not
+changed: warm items are ranked exactly as before.
 
 Deviations from ALDI, and why: ALDI's student sees only content features; here it also sees
 the mean embedding of the item's knowledge-graph neighbours, which a new item described by RDF
@@ -35,19 +37,15 @@ term the teacher's popularity is already what the student learns to predict from
 from __future__ import annotations
 
 import json
-import math
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from kgrec.errors import KgrecError
 from kgrec.io import atomic_path
-from kgrec.models.base import Embeddings, Recommender
 from kgrec.models.graph_tensors import GraphTensors
 
 WEIGHTS_FILE = "content_model.safetensors"
@@ -155,161 +153,6 @@ def new_item_inputs(z: Tensor, links_item: Tensor, links_node: Tensor, m: int, f
     return ContentInputs(features, has_text, neighbours, degree)
 
 
-# --------------------------------------------------------------------------- training
-@dataclass
-class ContentSettings:
-    """How the content model is distilled (``[coldstart]`` in the experiment config)."""
-
-    hidden: int = 256
-    epochs: int = 200
-    lr: float = 1e-3
-    ranking_weight: float = 1.0
-    users_per_step: int = 512
-    items_per_step: int = 256
-    patience: int = 10
-    holdout: float = 0.1
-    seed: int = 2024
-
-
-def fit_content_model(
-    model: Recommender,
-    g: GraphTensors,
-    emb: Embeddings,
-    train_items: Tensor,
-    settings: ContentSettings,
-    log=print,
-) -> tuple[ContentModel, dict]:
-    """Distil a :class:`ContentModel` from the trained ``model``; returns it and a report.
-
-    Args:
-        model, g, emb: the trained model, its training graph and its embeddings (``infer``).
-        train_items: item positions with at least one training interaction (the warm items
-            whose trained embeddings the teacher's scores rest on).
-    """
-    t0 = time.perf_counter()
-    device = emb.final.device
-    z = emb.final.float().clone()  # ``infer`` gives inference tensors, which autograd cannot save
-    inputs = warm_item_inputs(g, z)
-    if inputs.text is None and int((inputs.degree > 0).sum()) == 0:
-        raise KgrecError("the run has neither text features nor knowledge edges: a content model has nothing to learn from")
-    gen = torch.Generator().manual_seed(settings.seed)
-    items = train_items[torch.randperm(train_items.numel(), generator=gen)].to(device)
-    n_valid = max(1, int(round(settings.holdout * items.numel())))
-    if items.numel() - n_valid < 2:
-        raise KgrecError(f"a content model needs at least 3 items with training interactions, the run has {items.numel()}")
-    valid_items, fit_items = items[:n_valid], items[n_valid:]
-    num_users = g.num_users
-
-    def teacher(users: Tensor, cols: Tensor) -> Tensor:
-        with torch.no_grad():
-            return model.full_scores(users, emb)[:, cols].float()
-
-    # the scale of the teacher's scores, on a fixed sample (the loss is in its units)
-    probe_users = torch.randperm(num_users, generator=gen)[: min(num_users, 2048)].to(device)
-    probe = teacher(probe_users, fit_items)
-    mean, std = float(probe.mean()), float(probe.std().clamp(min=1e-6))
-    var = std * std
-
-    student = ContentModel(inputs.text.size(1) if inputs.text is not None else 0, z.size(1), settings.hidden).to(device)
-    optimizer = torch.optim.Adam(student.parameters(), lr=settings.lr)
-    user_table = z[:num_users]
-
-    def loss_of(users: Tensor, cols: Tensor) -> Tensor:
-        target = teacher(users, cols)
-        pred = user_table[users] @ student(inputs.rows(cols)).t()
-        mse = ((pred - target) ** 2).mean() / var
-        if settings.ranking_weight == 0:
-            return mse
-        log_p = torch.log_softmax(pred / std, dim=1)
-        q = torch.softmax(target / std, dim=1)
-        kl = (q * (torch.log(q.clamp(min=1e-12)) - log_p)).sum(1).mean()
-        return mse + settings.ranking_weight * kl
-
-    def valid_loss() -> float:
-        student.eval()
-        with torch.no_grad():
-            total = 0.0
-            chunks = probe_users.split(512)
-            for users in chunks:
-                total += float(loss_of(users, valid_items))
-        student.train()
-        return total / len(chunks)
-
-    best, best_state, best_epoch, bad = math.inf, None, 0, 0
-    epoch = 0
-    for epoch in range(1, settings.epochs + 1):
-        order = fit_items[torch.randperm(fit_items.numel(), generator=gen).to(device)]
-        for cols in order.split(settings.items_per_step):
-            users = torch.randint(num_users, (settings.users_per_step,), generator=gen).to(device)
-            loss = loss_of(users, cols)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-        current = valid_loss()
-        if current < best - 1e-4:
-            best, best_epoch, bad = current, epoch, 0
-            best_state = {k: v.detach().clone() for k, v in student.state_dict().items()}
-        else:
-            bad += 1
-            if bad >= settings.patience:
-                break
-    assert best_state is not None
-    student.load_state_dict(best_state)
-    student.eval()
-    with torch.no_grad():
-        pred = student(inputs.rows(valid_items))
-        norm_ratio = float(pred.norm(dim=1).mean() / z[num_users + valid_items].norm(dim=1).mean())
-    report = {
-        "method": "distill (ALDI-style score and ranking alignment)",
-        "settings": asdict(settings),
-        "fit_items": int(fit_items.numel()),
-        "valid_items": int(valid_items.numel()),
-        "best_epoch": best_epoch,
-        "epochs_run": epoch,
-        "valid_loss": best,
-        "teacher_score_mean": mean,
-        "teacher_score_std": std,
-        "valid_norm_ratio": norm_ratio,
-        "seconds": time.perf_counter() - t0,
-    }
-    log(
-        f"content model for cold items: valid loss {best:.4f} (epoch {best_epoch} of {epoch}), "
-        f"held-out items' vectors {norm_ratio:.2f}x as long as their trained ones, {report['seconds']:.1f}s"
-    )
-    return student, report
-
-
-def can_embed_new_items(model: Recommender) -> bool:
-    """Whether ``model`` is inductive: it can propagate over a graph with nodes added later."""
-    return type(model).propagate is not Recommender.propagate
-
-
-def fit_cold_start_content(model: Recommender, g: GraphTensors, emb: Embeddings, split, config, run_dir: Path, log=print) -> dict | None:
-    """The training loop's last step: distil and save the run's content model, when it has one.
-
-    Skipped (None) with ``[coldstart] content = "none"``, for a model that cannot embed new
-    items at all, and for a graph with neither text features nor knowledge edges into items.
-    Returns the report that ``results.json`` keeps under ``content_model``.
-    """
-    cs = config.coldstart
-    if cs.content == "none" or not can_embed_new_items(model):
-        return None
-    inputs = warm_item_inputs(g, emb.final)
-    if inputs.text is None and int((inputs.degree > 0).sum()) == 0:
-        log("no content model for cold items: the run has neither text features nor knowledge edges into items")
-        return None
-    train_items = item_positions_with_training(split.train["item"].to_numpy(), g.num_items)
-    if train_items.numel() < 3:
-        log("no content model for cold items: fewer than 3 items have training interactions")
-        return None
-    settings = ContentSettings(
-        hidden=cs.hidden, epochs=cs.epochs, lr=cs.lr, ranking_weight=cs.ranking_weight, patience=cs.patience, seed=config.train.seed
-    )
-    student, report = fit_content_model(model, g, emb, train_items, settings, log=log)
-    save_content_model(run_dir, student, report)
-    return report
-
-
 # --------------------------------------------------------------------------- files
 def save_content_model(run_dir: Path, student: ContentModel, report: dict) -> None:
     """``RUN/content_model.safetensors`` and ``.json`` (architecture and report), each atomic."""
@@ -335,22 +178,14 @@ def load_content_model(run_dir: Path, device: torch.device) -> ContentModel | No
     return student.to(device).eval()
 
 
-def item_positions_with_training(train_items: np.ndarray, num_items: int) -> Tensor:
-    """Sorted positions of the items with at least one training interaction."""
-    counts = np.bincount(np.asarray(train_items, dtype=np.int64), minlength=num_items)
-    return torch.as_tensor(np.flatnonzero(counts > 0), dtype=torch.long)
-
-
 __all__ = [
     "CONTENT_CHOICES",
+    "META_FILE",
+    "WEIGHTS_FILE",
     "ContentInputs",
     "ContentModel",
-    "ContentSettings",
-    "can_embed_new_items",
-    "fit_cold_start_content",
-    "fit_content_model",
-    "item_positions_with_training",
     "load_content_model",
+    "neighbour_means",
     "new_item_inputs",
     "save_content_model",
     "warm_item_inputs",

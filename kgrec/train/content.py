@@ -1,0 +1,242 @@
+"""Distilling the run's content model after training (:mod:`kgrec.models.content` says why).
+
+The last step of a training run (:func:`fit_cold_start_content`, called by the training loop
+once the weights are selected): the trained model is the teacher, the content model the
+student; the held-out tenth of the warm items chooses when to stop.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from kgrec.errors import KgrecError
+from kgrec.models.base import Embeddings, Recommender
+from kgrec.models.content import ContentInputs, ContentModel, save_content_model, warm_item_inputs
+from kgrec.models.graph_tensors import GraphTensors
+
+#: Fewest optimiser steps per distillation epoch.
+MIN_STEPS = 8
+
+
+@dataclass
+class ContentSettings:
+    """How the content model is distilled (``[coldstart]`` in the experiment config)."""
+
+    hidden: int = 256
+    epochs: int = 200
+    lr: float = 1e-3
+    ranking_weight: float = 30.0
+    users_per_step: int = 512
+    items_per_step: int = 256
+    patience: int = 20
+    holdout: float = 0.1
+    seed: int = 2024
+
+
+def fit_content_model(
+    model: Recommender,
+    g: GraphTensors,
+    emb: Embeddings,
+    train_items: Tensor,
+    settings: ContentSettings,
+    train_pairs: tuple[np.ndarray, np.ndarray],
+    log=print,
+) -> tuple[ContentModel, dict]:
+    """Distil a :class:`ContentModel` from the trained ``model``; returns it and a report.
+
+    Args:
+        model, g, emb: the trained model, its training graph and its embeddings (``infer``).
+        train_items: item positions with at least one training interaction (the warm items
+            whose trained embeddings the teacher's scores rest on).
+        train_pairs: ``(users, items)`` of the training interactions, for the held-out items'
+            pseudo-cold check (:func:`pseudo_cold_metrics`).
+    """
+    t0 = time.perf_counter()
+    device = emb.final.device
+    z = emb.final.float().clone()  # ``infer`` gives inference tensors, which autograd cannot save
+    inputs = warm_item_inputs(g, z)
+    if inputs.text is None and int((inputs.degree > 0).sum()) == 0:
+        raise KgrecError("the run has neither text features nor knowledge edges: a content model has nothing to learn from")
+    gen = torch.Generator().manual_seed(settings.seed)
+    items = train_items[torch.randperm(train_items.numel(), generator=gen)].to(device)
+    n_valid = max(1, int(round(settings.holdout * items.numel())))
+    if items.numel() - n_valid < 2:
+        raise KgrecError(f"a content model needs at least 3 items with training interactions, the run has {items.numel()}")
+    valid_items, fit_items = items[:n_valid], items[n_valid:]
+    num_users = g.num_users
+
+    def teacher(users: Tensor, cols: Tensor) -> Tensor:
+        with torch.no_grad():
+            return model.full_scores(users, emb)[:, cols].float()
+
+    # the scale of the teacher's scores, on a fixed sample (the loss is in its units)
+    probe_users = torch.randperm(num_users, generator=gen)[: min(num_users, 2048)].to(device)
+    probe = teacher(probe_users, fit_items)
+    mean, std = float(probe.mean()), float(probe.std().clamp(min=1e-6))
+    var = std * std
+
+    student = ContentModel(inputs.text.size(1) if inputs.text is not None else 0, z.size(1), settings.hidden).to(device)
+    optimizer = torch.optim.Adam(student.parameters(), lr=settings.lr)
+    user_table = z[:num_users]
+
+    def loss_of(users: Tensor, cols: Tensor) -> Tensor:
+        target = teacher(users, cols)
+        pred = user_table[users] @ student(inputs.rows(cols)).t()
+        mse = ((pred - target) ** 2).mean() / var
+        if settings.ranking_weight == 0:
+            return mse
+        log_p = torch.log_softmax(pred / std, dim=1)
+        q = torch.softmax(target / std, dim=1)
+        kl = (q * (torch.log(q.clamp(min=1e-12)) - log_p)).sum(1).mean()
+        return mse + settings.ranking_weight * kl
+
+    def valid_loss() -> float:
+        student.eval()
+        with torch.no_grad():
+            total = 0.0
+            chunks = probe_users.split(512)
+            for users in chunks:
+                total += float(loss_of(users, valid_items))
+        student.train()
+        return total / len(chunks)
+
+    best, best_state, best_epoch, bad = -math.inf, None, 0, 0
+    epoch = 0
+    for epoch in range(1, settings.epochs + 1):
+        # an epoch is a pass over the items, and at least MIN_STEPS steps (a small catalogue is one batch)
+        batches = []
+        while len(batches) < MIN_STEPS:
+            batches += list(fit_items[torch.randperm(fit_items.numel(), generator=gen).to(device)].split(settings.items_per_step))
+        for cols in batches:
+            users = torch.randint(num_users, (settings.users_per_step,), generator=gen).to(device)
+            loss = loss_of(users, cols)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        student.eval()
+        current = pseudo_cold_metrics(model, emb, student, inputs, valid_items, train_pairs)["ndcg@20"]
+        student.train()
+        if current > best + 1e-5:
+            best, best_epoch, bad = current, epoch, 0
+            best_state = {k: v.detach().clone() for k, v in student.state_dict().items()}
+        else:
+            bad += 1
+            if bad >= settings.patience:
+                break
+    assert best_state is not None
+    student.load_state_dict(best_state)
+    student.eval()
+    with torch.no_grad():
+        pred = student(inputs.rows(valid_items))
+        norm_ratio = float(pred.norm(dim=1).mean() / z[num_users + valid_items].norm(dim=1).mean())
+    valid_hybrid = pseudo_cold_metrics(model, emb, student, inputs, valid_items, train_pairs)
+    held_out_loss = valid_loss()
+    report = {
+        "method": "distill (ALDI-style score and ranking alignment)",
+        "settings": asdict(settings),
+        "fit_items": int(fit_items.numel()),
+        "valid_items": int(valid_items.numel()),
+        "best_epoch": best_epoch,
+        "epochs_run": epoch,
+        "valid_loss": held_out_loss,
+        "teacher_score_mean": mean,
+        "teacher_score_std": std,
+        "valid_norm_ratio": norm_ratio,
+        "valid_hybrid": valid_hybrid,
+        "seconds": time.perf_counter() - t0,
+    }
+    log(
+        f"content model for cold items: held-out items as new ones in the whole catalogue recall@20 "
+        f"{valid_hybrid['recall@20']:.4f} ndcg@20 {valid_hybrid['ndcg@20']:.4f} (epoch {best_epoch} of {epoch}), "
+        f"held-out items' vectors {norm_ratio:.2f}x as long as their trained ones, {report['seconds']:.1f}s"
+    )
+    return student, report
+
+
+def pseudo_cold_metrics(
+    model: Recommender, emb: Embeddings, student: ContentModel, inputs: ContentInputs, items: Tensor, train_pairs, k: int = 20
+) -> dict[str, float]:
+    """How the held-out warm items fare as if they were new: the validation of the content model.
+
+    Their trained rows are replaced by the student's vectors (and their item-item view scores
+    by nothing, as for a new item); every user with a training interaction with one of them
+    ranks the whole catalogue, their other training items masked, and recall@k / NDCG@k are
+    measured against their interactions with the held-out items. Optimistic next to truly new
+    items (the users' embeddings were trained with these interactions), but the same for every
+    setting, so it can choose among them without touching any test set.
+    """
+    from kgrec.eval.metrics import full_ranking_metrics
+    from kgrec.graph.useritem import UserItemSets
+
+    users_np, items_np = (np.asarray(a, dtype=np.int64) for a in train_pairs)
+    held = np.isin(items_np, items.cpu().numpy())
+    if not held.any():
+        return {f"recall@{k}": 0.0, f"ndcg@{k}": 0.0, "users": 0}
+    num_users, num_items = emb.num_users, emb.num_items
+    truth = UserItemSets.from_pairs(users_np[held], items_np[held], num_users, num_items)
+    masked = UserItemSets.from_pairs(users_np[~held], items_np[~held], num_users, num_items)
+    with torch.no_grad():
+        vectors = student(inputs.rows(items.to(inputs.neighbours.device))).float()
+    item_table = emb.item_table().float().clone()
+    item_table[items.to(item_table.device)] = vectors.to(item_table.device)
+    user_table = emb.user_table().float()
+    cold = items.to(user_table.device)
+
+    def scores(batch: Tensor) -> Tensor:
+        with torch.no_grad():
+            s = model.full_scores(batch.to(user_table.device), emb).float()
+            s[:, cold] = user_table[batch.to(user_table.device)] @ item_table[cold].t()
+        return s
+
+    metrics = full_ranking_metrics(scores, truth, masked, ks=(k,), progress=False)
+    return {f"recall@{k}": float(metrics[f"recall@{k}"]), f"ndcg@{k}": float(metrics[f"ndcg@{k}"]), "users": int(metrics["num_users"])}
+
+
+def can_embed_new_items(model: Recommender) -> bool:
+    """Whether ``model`` is inductive: it can propagate over a graph with nodes added later."""
+    return type(model).propagate is not Recommender.propagate
+
+
+def fit_cold_start_content(model: Recommender, g: GraphTensors, emb: Embeddings, split, config, run_dir: Path, log=print) -> dict | None:
+    """The training loop's last step: distil and save the run's content model, when it has one.
+
+    Skipped (None) with ``[coldstart] content = "none"``, for a model that cannot embed new
+    items at all, and for a graph with neither text features nor knowledge edges into items.
+    Returns the report that ``results.json`` keeps under ``content_model``.
+    """
+    cs = config.coldstart
+    if cs.content == "none" or not can_embed_new_items(model):
+        return None
+    inputs = warm_item_inputs(g, emb.final)
+    if inputs.text is None and int((inputs.degree > 0).sum()) == 0:
+        log("no content model for cold items: the run has neither text features nor knowledge edges into items")
+        return None
+    train_items = item_positions_with_training(split.train["item"].to_numpy(), g.num_items)
+    if train_items.numel() < 3:
+        log("no content model for cold items: fewer than 3 items have training interactions")
+        return None
+    settings = ContentSettings(
+        hidden=cs.hidden, epochs=cs.epochs, lr=cs.lr, ranking_weight=cs.ranking_weight, patience=cs.patience, seed=config.train.seed
+    )
+    pairs = (split.train["user"].to_numpy(), split.train["item"].to_numpy())
+    student, report = fit_content_model(model, g, emb, train_items, settings, pairs, log=log)
+    save_content_model(run_dir, student, report)
+    return report
+
+
+def item_positions_with_training(train_items: np.ndarray, num_items: int) -> Tensor:
+    """Sorted positions of the items with at least one training interaction."""
+    counts = np.bincount(np.asarray(train_items, dtype=np.int64), minlength=num_items)
+    return torch.as_tensor(np.flatnonzero(counts > 0), dtype=torch.long)
+
+
+
+
+__all__ = ["ContentSettings", "can_embed_new_items", "fit_cold_start_content", "fit_content_model", "item_positions_with_training", "pseudo_cold_metrics"]
