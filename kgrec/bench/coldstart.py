@@ -232,7 +232,7 @@ def _run_cold_start(graph_dir, config, fraction, seed, ks, encoder, parts, progr
         cold_users = choose_cold_users(full, fraction, seed)
         log(f"cold users: {len(cold_users)} of {full.num_users} users held out with all their interactions (seed {seed})")
         trained = _warm_run(drop_users(full, cold_users), config, work_dir / "users", reuse, progress, log)
-        users, details["users"] = cold_user_tables(trained, full, cold_users, seed, ks)
+        users, details["users"] = cold_user_tables(trained, full, cold_users, seed, ks, encoder)
         details["users"]["run"] = str((final or work_dir) / "users" / "run")
     result = ColdStartResult(items, users, details)
     write_json(

@@ -132,7 +132,9 @@ def _run_scores(run: Run, users: Tensor, liked: list[list[int]]) -> Tensor:
     return scores.cpu()
 
 
-def cold_user_tables(run: Run, full: KnowledgeGraph, cold_users: list[int], seed: int, ks: tuple[int, ...]) -> tuple[dict[str, pd.DataFrame], dict]:
+def cold_user_tables(
+    run: Run, full: KnowledgeGraph, cold_users: list[int], seed: int, ks: tuple[int, ...], encoder=None
+) -> tuple[dict[str, pd.DataFrame], dict]:
     """The metric table of every setting (``k0``..``k5``) for a run trained without ``cold_users``.
 
     ``full`` is the graph with their interactions; user and item positions are shared with the
@@ -146,7 +148,7 @@ def cold_user_tables(run: Run, full: KnowledgeGraph, cold_users: list[int], seed
     truth = UserItemSets.from_pairs(np.array([p[0] for p in truth_pairs]), np.array([p[1] for p in truth_pairs]), n, num_items)
     masked = UserItemSets.from_pairs(np.repeat(np.arange(n), REVEAL), np.concatenate(revealed), n, num_items)
 
-    feats = torch.as_tensor(run.item_text_features()[:num_items])  # unit rows (zero: no text)
+    feats = torch.as_tensor(run.item_text_features(encoder)[:num_items])  # unit rows (zero: no text)
     popularity = torch.as_tensor(np.bincount(run.split.train["item"].to_numpy(), minlength=num_items), dtype=torch.float32)
 
     def profile(k: int) -> Tensor:  # [n, F] mean unit vector of the first k (k0: all five) items
@@ -167,7 +169,7 @@ def cold_user_tables(run: Run, full: KnowledgeGraph, cold_users: list[int], seed
         else:
             liked = closest(text_profile, feats)
             scorers["kgrec (fold-in of text-closest items)"] = _run_scores(run, fold_in_many(run, liked), liked)
-            if run.content is not None:
+            if run.content is not None and run.content.feature_dim == feats.size(1):
                 z = run.z.float()
                 inputs = new_item_inputs(
                     z, torch.empty(0, dtype=torch.long), torch.empty(0, dtype=torch.long), n, text_profile, torch.ones(n, dtype=torch.bool)
