@@ -22,9 +22,6 @@ Methods, on the same users, candidates and truth:
   blended item-item view of the revealed items included); for ``k0``, the ten items whose
   descriptions are closest to the profile play the revealed items (what ``kgrec new-user
   --text`` does without a content model);
-* ``kgrec (content model)``, ``k0`` only: the profile goes through the run's content model into
-  the trained item space, and the ten trained items closest to it there become the fold-in
-  user's items.
 """
 
 from __future__ import annotations
@@ -34,7 +31,6 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from kgrec.models.content import new_item_inputs
 from kgrec.coldstart.extend import NewEdges, extend_graph
 from kgrec.coldstart.users import main_behaviour
 from kgrec.errors import KgrecError
@@ -169,15 +165,6 @@ def cold_user_tables(
         else:
             liked = closest(text_profile, feats)
             scorers["kgrec (fold-in of text-closest items)"] = _run_scores(run, fold_in_many(run, liked), liked)
-            if run.content is not None and run.content.feature_dim == feats.size(1):
-                z = run.z.float()
-                inputs = new_item_inputs(
-                    z, torch.empty(0, dtype=torch.long), torch.empty(0, dtype=torch.long), n, text_profile, torch.ones(n, dtype=torch.bool)
-                )  # fmt: skip
-                with torch.inference_mode():
-                    vectors = run.content(inputs).float()
-                liked = closest(vectors, run.item_embeddings().float())
-                scorers["kgrec (content model)"] = _run_scores(run, fold_in_many(run, liked), liked)
         rows = {
             method: full_ranking_metrics(lambda b, s=s: s[b], truth, masked, ks=ks, progress=False) for method, s in scorers.items()
         }

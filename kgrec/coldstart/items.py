@@ -179,7 +179,7 @@ def embed_items(
             raise KgrecError("the content model needs the graph's final embeddings (z) to embed new items")
         inputs = new_item_inputs(
             z, torch.from_numpy(items.links["item"].to_numpy(np.int64).copy()), torch.from_numpy(items.links["node"].to_numpy(np.int64).copy()),
-            m, None if features is None or content.feature_dim == 0 else features.float(), has_text,
+            m, None if features is None or content.feature_dim == 0 else features.float(), has_text, z_ext[nodes.to(z_ext.device)],
         )  # fmt: skip
         empty = inputs.empty_rows().nonzero(as_tuple=True)[0].tolist()
         if empty:

@@ -71,10 +71,13 @@ class ContentInputs:
     has_text: Tensor
     neighbours: Tensor
     degree: Tensor
+    propagated: Tensor | None = None
+    """``[m, d]`` what the trained encoder makes of the item with no interaction (its text
+    projection and the mean ID as layer 0, its knowledge edges, no user edge)."""
 
     def rows(self, index: Tensor) -> "ContentInputs":
         pick = (lambda t: None if t is None else t[index])  # noqa: E731
-        return ContentInputs(pick(self.text), self.has_text[index], self.neighbours[index], self.degree[index])
+        return ContentInputs(pick(self.text), self.has_text[index], self.neighbours[index], self.degree[index], pick(self.propagated))
 
     def empty_rows(self) -> Tensor:
         """Rows with neither text nor a neighbour: nothing to predict an embedding from."""
@@ -85,21 +88,24 @@ class ContentModel(nn.Module):
     r"""The student: an item's content to a vector in the trained item space.
 
     .. math::
-        \hat{\mathbf{z}}_i = \mathrm{MLP}\big([\mathbf{f}_i;\ \bar{\mathbf{z}}_{\mathcal{N}(i)};
+        \hat{\mathbf{z}}_i = \mathrm{MLP}\big([\mathbf{f}_i;\ \bar{\mathbf{z}}_{\mathcal{N}(i)};\ \mathbf{p}_i;
         \log(1 + |\mathcal{N}(i)|);\ [\text{has\_text}_i]]\big) + \mathbf{A}\,\bar{\mathbf{z}}_{\mathcal{N}(i)}
+        + \mathbf{C}\,\mathbf{p}_i
 
     with :math:`\mathbf{f}_i` the BERT vector, :math:`\bar{\mathbf{z}}_{\mathcal{N}(i)}` the mean
-    trained embedding of its knowledge-graph neighbours, a two-layer MLP (ReLU) and a linear
-    skip from the neighbour mean (a new item is first of all like the entities it shares).
+    trained embedding of its knowledge-graph neighbours, :math:`\mathbf{p}_i` what the trained
+    encoder propagates for the item without any interaction (the vector kgrec used for new
+    items before it had a content model: it ranks new items among themselves well, on the
+    wrong scale), a two-layer MLP (ReLU) and linear skips from both.
     """
 
-    def __init__(self, feature_dim: int, dim: int, hidden: int = 256, dropout: float = 0.1):
+    def __init__(self, feature_dim: int, dim: int, hidden: int = 256, dropout: float = 0.1, propagated: bool = True):
         super().__init__()
-        self.feature_dim, self.dim, self.hidden = feature_dim, dim, hidden
-        self.mlp = nn.Sequential(
-            nn.Linear(feature_dim + dim + 2, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, dim)
-        )
+        self.feature_dim, self.dim, self.hidden, self.uses_propagated = feature_dim, dim, hidden, propagated
+        width = feature_dim + dim * (2 if propagated else 1) + 2
+        self.mlp = nn.Sequential(nn.Linear(width, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, dim))
         self.skip = nn.Linear(dim, dim, bias=False)
+        self.skip_propagated = nn.Linear(dim, dim, bias=False) if propagated else None
 
     def forward(self, inputs: ContentInputs) -> Tensor:
         m = inputs.neighbours.size(0)
@@ -107,8 +113,16 @@ class ContentModel(nn.Module):
         if text.size(1) != self.feature_dim:
             raise KgrecError(f"the content model expects {self.feature_dim}-dimensional text features, got {text.size(1)}")
         extra = torch.stack([torch.log1p(inputs.degree.float()), inputs.has_text.float()], dim=1)
-        x = torch.cat([text.float(), inputs.neighbours.float(), extra.to(text.device)], dim=1)
-        return self.mlp(x) + self.skip(inputs.neighbours.float())
+        parts = [text.float(), inputs.neighbours.float()]
+        if self.skip_propagated is not None:
+            if inputs.propagated is None:
+                raise KgrecError("the content model needs the new items' propagated vectors")
+            parts.append(inputs.propagated.float())
+        x = torch.cat([*parts, extra.to(text.device)], dim=1)
+        out = self.mlp(x) + self.skip(inputs.neighbours.float())
+        if self.skip_propagated is not None:
+            out = out + self.skip_propagated(inputs.propagated.float())
+        return out
 
 
 # --------------------------------------------------------------------------- inputs
@@ -138,7 +152,9 @@ def warm_item_inputs(g: GraphTensors, z: Tensor) -> ContentInputs:
     return ContentInputs(text, has_text, neighbours, degree)
 
 
-def new_item_inputs(z: Tensor, links_item: Tensor, links_node: Tensor, m: int, features: Tensor | None, has_text: Tensor | None) -> ContentInputs:
+def new_item_inputs(
+    z: Tensor, links_item: Tensor, links_node: Tensor, m: int, features: Tensor | None, has_text: Tensor | None, propagated: Tensor | None = None
+) -> ContentInputs:
     """The content inputs of ``m`` new items: their features and the nodes their links reach.
 
     ``z`` are the final embeddings of the graph *before* the items were added (what the
@@ -150,7 +166,7 @@ def new_item_inputs(z: Tensor, links_item: Tensor, links_node: Tensor, m: int, f
         has_text = has_text.to(z.device) if has_text is not None else torch.ones(m, dtype=torch.bool, device=z.device)
     else:
         has_text = torch.zeros(m, dtype=torch.bool, device=z.device)
-    return ContentInputs(features, has_text, neighbours, degree)
+    return ContentInputs(features, has_text, neighbours, degree, None if propagated is None else propagated.to(z.device))
 
 
 # --------------------------------------------------------------------------- files
@@ -159,7 +175,7 @@ def save_content_model(run_dir: Path, student: ContentModel, report: dict) -> No
     run_dir = Path(run_dir)
     with atomic_path(run_dir / WEIGHTS_FILE) as tmp:
         save_file({k: v.detach().cpu().contiguous() for k, v in student.state_dict().items()}, str(tmp))
-    meta = {"feature_dim": student.feature_dim, "dim": student.dim, "hidden": student.hidden, "report": report}
+    meta = {"feature_dim": student.feature_dim, "dim": student.dim, "hidden": student.hidden, "propagated": student.uses_propagated, "report": report}
     with atomic_path(run_dir / META_FILE) as tmp:
         tmp.write_text(json.dumps(meta, indent=2) + "\n")
 
@@ -171,7 +187,7 @@ def load_content_model(run_dir: Path, device: torch.device) -> ContentModel | No
         return None
     try:
         meta = json.loads((run_dir / META_FILE).read_text(encoding="utf-8"))
-        student = ContentModel(int(meta["feature_dim"]), int(meta["dim"]), int(meta["hidden"]))
+        student = ContentModel(int(meta["feature_dim"]), int(meta["dim"]), int(meta["hidden"]), propagated=bool(meta.get("propagated", False)))
         student.load_state_dict(load_file(str(run_dir / WEIGHTS_FILE)))
     except (OSError, ValueError, KeyError, RuntimeError) as e:
         raise KgrecError(f"damaged content model ({e}); train the run again", path=run_dir / WEIGHTS_FILE) from None

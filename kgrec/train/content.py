@@ -7,6 +7,7 @@ student; the held-out tenth of the warm items chooses when to stop.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import asdict, dataclass
@@ -40,6 +41,41 @@ class ContentSettings:
     seed: int = 2024
 
 
+#: The warm items are made cold in this many disjoint groups to compute their propagated inputs.
+COLD_GROUPS = 10
+
+
+def as_cold_vectors(model: Recommender, g: GraphTensors, seed: int, groups: int = COLD_GROUPS) -> Tensor:
+    """``[items, d]``: what the trained encoder propagates for each trained item with no interaction.
+
+    The items are split into ``groups`` random disjoint groups; for each, the graph loses the
+    group's user-item edges, the group's layer 0 becomes what a new item gets (its text
+    projection plus the mean item ID embedding), and the encoder propagates once. So each item
+    is seen as a new item is, among a catalogue nine tenths intact, at ``groups`` passes in all.
+    """
+    u, n = g.num_users, g.num_items
+    x0 = model.layer0(g)
+    new0 = model.mean_id(u, u + n).to(x0.device).expand(n, -1).clone()
+    if g.features is not None:
+        text = model.text_input(g.features[u : u + n].to(x0.device))
+        if g.has_text is not None:
+            text = text * g.has_text[u : u + n].to(x0.device).unsqueeze(1)
+        new0 = new0 + text
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    src, dst = g.edge_index[0].cpu(), g.edge_index[1].cpu()
+    out = torch.zeros(n, x0.size(1), device=x0.device)
+    for chunk in perm.chunk(min(groups, n)):
+        cold = torch.zeros(g.num_nodes, dtype=torch.bool)
+        cold[u + chunk] = True
+        drop = (cold[src] & (dst < u)) | (cold[dst] & (src < u))
+        keep = (~drop).nonzero(as_tuple=True)[0].to(g.edge_index.device)
+        g_cold = dataclasses.replace(g, edge_index=g.edge_index[:, keep], edge_type=g.edge_type[keep])
+        x = x0.clone()
+        x[u + chunk.to(x.device)] = new0[chunk.to(x.device)]
+        out[chunk.to(out.device)] = model.propagate(g_cold, x)[u + chunk.to(x.device)].float()
+    return out
+
+
 def fit_content_model(
     model: Recommender,
     g: GraphTensors,
@@ -62,6 +98,7 @@ def fit_content_model(
     device = emb.final.device
     z = emb.final.float().clone()  # ``infer`` gives inference tensors, which autograd cannot save
     inputs = warm_item_inputs(g, z)
+    inputs.propagated = as_cold_vectors(model, g, settings.seed).clone()
     if inputs.text is None and int((inputs.degree > 0).sum()) == 0:
         raise KgrecError("the run has neither text features nor knowledge edges: a content model has nothing to learn from")
     gen = torch.Generator().manual_seed(settings.seed)
@@ -82,7 +119,7 @@ def fit_content_model(
     mean, std = float(probe.mean()), float(probe.std().clamp(min=1e-6))
     var = std * std
 
-    student = ContentModel(inputs.text.size(1) if inputs.text is not None else 0, z.size(1), settings.hidden).to(device)
+    student = ContentModel(inputs.text.size(1) if inputs.text is not None else 0, z.size(1), settings.hidden, propagated=True).to(device)
     optimizer = torch.optim.Adam(student.parameters(), lr=settings.lr)
     user_table = z[:num_users]
 
@@ -115,7 +152,7 @@ def fit_content_model(
         while len(batches) < MIN_STEPS:
             batches += list(fit_items[torch.randperm(fit_items.numel(), generator=gen).to(device)].split(settings.items_per_step))
         for cols in batches:
-            users = torch.randint(num_users, (settings.users_per_step,), generator=gen).to(device)
+            users = torch.randint(num_users, (min(settings.users_per_step, num_users),), generator=gen).to(device)
             loss = loss_of(users, cols)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

@@ -45,10 +45,33 @@ def test_warm_inputs_take_knowledge_neighbours_never_users():
 
 def test_model_shapes_and_text_width_check():
     model = ContentModel(feature_dim=8, dim=4, hidden=16)
-    inputs = ContentInputs(torch.randn(3, 8), torch.ones(3, dtype=torch.bool), torch.randn(3, 4), torch.tensor([1, 0, 2]))
+    inputs = ContentInputs(torch.randn(3, 8), torch.ones(3, dtype=torch.bool), torch.randn(3, 4), torch.tensor([1, 0, 2]), torch.randn(3, 4))
     assert model(inputs).shape == (3, 4)
     with pytest.raises(KgrecError, match="expects 8-dimensional"):
-        model(ContentInputs(torch.randn(3, 5), inputs.has_text, inputs.neighbours, inputs.degree))
+        model(ContentInputs(torch.randn(3, 5), inputs.has_text, inputs.neighbours, inputs.degree, inputs.propagated))
+    with pytest.raises(KgrecError, match="needs the new items' propagated vectors"):
+        model(ContentInputs(inputs.text, inputs.has_text, inputs.neighbours, inputs.degree))
+    assert ContentModel(feature_dim=8, dim=4, hidden=16, propagated=False)(inputs.rows(torch.tensor([0, 2]))).shape == (2, 4)
+
+
+def test_as_cold_vectors_are_what_a_new_item_gets(tiny_trained):
+    """An item made cold by its group equals the same item added as new by propagation."""
+    from kgrec.coldstart.items import cold_items_from_graph
+    from kgrec.train.content import as_cold_vectors
+
+    run = tiny_trained
+    model, g = run.model, run.trained_graph
+    vectors = as_cold_vectors(model, g, seed=0, groups=g.num_items)  # one item at a time: exact
+    item = 3
+    u = g.num_users
+    keep = ~(((g.edge_index[0] == u + item) & (g.edge_index[1] < u)) | ((g.edge_index[1] == u + item) & (g.edge_index[0] < u)))
+    import dataclasses
+
+    g_cold = dataclasses.replace(g, edge_index=g.edge_index[:, keep], edge_type=g.edge_type[keep])
+    x0 = model.layer0(g).clone()
+    x0[u + item] = model.mean_id(u, u + g.num_items) + model.text_input(g.features[u + item : u + item + 1])[0] * g.has_text[u + item]
+    assert torch.allclose(vectors[item], model.propagate(g_cold, x0)[u + item], atol=1e-5)
+    assert not torch.allclose(vectors[item], run.z[u + item], atol=1e-3)  # unlike its trained embedding
 
 
 def test_training_writes_a_content_model_that_reloads(tiny_trained):
