@@ -179,6 +179,7 @@ def run_cold_start(
     seed: int = 2024,
     ks: tuple[int, ...] = (10, 20, 50),
     encoder: Encoder | None = None,
+    student: Encoder | None = None,
     parts: tuple[str, ...] = PARTS,
     progress: bool = True,
     log=print,
@@ -198,7 +199,7 @@ def run_cold_start(
     unknown = [p for p in parts if p not in PARTS]
     if unknown or not parts:
         raise KgrecError(f"unknown cold-start part {unknown[0] if unknown else '(none)'!r} (choose from {', '.join(PARTS)})")
-    args = (graph_dir, config, fraction, seed, ks, encoder, parts, progress, log)
+    args = (graph_dir, config, fraction, seed, ks, (encoder, student), parts, progress, log)
     if is_empty_or_missing(out):
         return _run_cold_start(*args, out)
     if not any((out / f).is_file() for f in ("results.json", "cold_start.json", "items/run/run.json", "users/run/run.json", "run/run.json")):
@@ -215,7 +216,8 @@ def run_cold_start(
         return _run_cold_start(*args, staging, final=out)
 
 
-def _run_cold_start(graph_dir, config, fraction, seed, ks, encoder, parts, progress, log, work_dir, reuse: bool = False, final: Path | None = None) -> ColdStartResult:
+def _run_cold_start(graph_dir, config, fraction, seed, ks, encoders, parts, progress, log, work_dir, reuse: bool = False, final: Path | None = None) -> ColdStartResult:
+    encoder, student = encoders
     full = load_graph(graph_dir)
     details: dict = {"graph": str(graph_dir), "fraction": fraction, "seed": seed, "config_seed": config.train.seed}
     items: dict[str, pd.DataFrame] = {}
@@ -226,7 +228,7 @@ def _run_cold_start(graph_dir, config, fraction, seed, ks, encoder, parts, progr
         trained = _warm_run(drop_items(full, cold_idx), config, work_dir / "items", reuse, progress, log)
         if set(trained.kg.nodes[ITEM]["id"]) & set(full.nodes[ITEM]["id"].iloc[cold_idx]):
             raise KgrecError("the warm run was trained with other held-out items; use --force", path=work_dir / "items")
-        items, details["items"] = _cold_item_tables(trained, full, cold_idx, seed, ks, encoder, log)
+        items, details["items"] = _cold_item_tables(trained, full, cold_idx, seed, ks, encoder, log, student)
         details["items"]["run"] = str((final or work_dir) / "items" / "run")
     if "users" in parts:
         cold_users = choose_cold_users(full, fraction, seed)
@@ -264,7 +266,7 @@ def _warm_run(warm: KnowledgeGraph, config: ExperimentConfig, folder: Path, reus
     return load_run(run_dir, device=config.train.device, added_items=False)
 
 
-def _cold_item_tables(trained: Run, full: KnowledgeGraph, cold_idx: list[int], seed: int, ks, encoder, log) -> tuple[dict[str, pd.DataFrame], dict]:
+def _cold_item_tables(trained: Run, full: KnowledgeGraph, cold_idx: list[int], seed: int, ks, encoder, log, student=None) -> tuple[dict[str, pd.DataFrame], dict]:
     """The three item settings for a run trained without the items ``cold_idx``."""
     warm = trained.kg
     cold = cold_items_from_graph(full, cold_idx, warm, trained.trained_graph)
@@ -289,6 +291,11 @@ def _cold_item_tables(trained: Run, full: KnowledgeGraph, cold_idx: list[int], s
         run = trained.without_added_items()
         run.add_cold_items(cold, features, has_text)
         scorers["kgrec (content model)"] = run.full_scores(everyone).cpu()
+        if student is not None and trained.model.uses_text:  # the same, the new texts encoded by a light student
+            s_features, s_has_text = encode_item_texts(cold.texts, trained.config.text, student, device=str(trained.device))
+            run = trained.without_added_items()
+            run.add_cold_items(cold, s_features, s_has_text)
+            scorers["kgrec (content model, student text)"] = run.full_scores(everyone).cpu()
     for id_init in ("mean", "zero"):
         run = trained.without_added_items()
         run.add_cold_items(cold, features, has_text, id_init=id_init, use_content=False)

@@ -84,7 +84,7 @@ def cmd_add_items(args) -> int:
     run = load_run_from_args(args)
     cold = run.add_items(
         [Path(p) for p in args.rdf], items=_ids(args.items), item_iri=args.item_iri,
-        save=not args.dry_run, id_init=args.id_init, replace=args.force,
+        save=not args.dry_run, id_init=args.id_init, replace=args.force, encoder=_text_encoder(run, args),
     )  # fmt: skip
     print(f"{len(cold)} item(s) embedded without retraining: {', '.join(cold.ids[:10])}{' ...' if len(cold) > 10 else ''}")
     for key, n in sorted(cold.report.items()):
@@ -102,12 +102,26 @@ def cmd_add_items(args) -> int:
     return 0
 
 
+def _text_encoder(run, args):
+    """``--text-model``: another encoder for the new texts (a student of the run's, usually);
+    None: the run's own ``[text] model``."""
+    if not getattr(args, "text_model", None):
+        return None
+    from kgrec.text.encoder import TextEncoder
+
+    encoder = TextEncoder(args.text_model, device=str(run.device), max_length=run.config.text.max_length)
+    width = run.trained_graph.feature_dim
+    if width and encoder.dim != width:
+        raise KgrecError(f"--text-model {args.text_model!r} makes {encoder.dim}-dimensional vectors; the run was trained on {width}")
+    return encoder
+
+
 def cmd_new_user(args) -> int:
     if bool(args.text) == bool(args.liked):
         raise KgrecError("give either --text PROFILE or --liked ITEM,ITEM,...")
     run = load_run_from_args(args)
     if args.text:
-        recs = run.recommend_for_text(args.text, k=args.k)
+        recs = run.recommend_for_text(args.text, k=args.k, encoder=_text_encoder(run, args))
         title = f"top {args.k} for a new user: {args.text!r}"
     else:
         recs = run.recommend_for_items(_ids(args.liked), k=args.k, method=args.method)
@@ -127,9 +141,15 @@ def cmd_cold_start(args) -> int:
     if args.device:
         config.train.device = args.device
     parts = tuple(args.parts.split(",")) if args.parts else ("items", "users")
+    student = None
+    if args.student:
+        from kgrec.text.encoder import TextEncoder
+
+        student = TextEncoder(args.student, max_length=config.text.max_length)
     result = run_cold_start(
-        Path(args.graph), config, Path(args.out), fraction=args.fraction, seed=args.seed, parts=parts, force=args.force, resume=args.resume
-    )
+        Path(args.graph), config, Path(args.out), fraction=args.fraction, seed=args.seed, parts=parts, student=student,
+        force=args.force, resume=args.resume,
+    )  # fmt: skip
     d = result.details
     if result.items:
         i = d["items"]
@@ -196,6 +216,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--show", type=int, default=3, help="new items whose closest trained items are printed")
     p.add_argument("--dry-run", action="store_true", help="embed and print, save nothing")
     p.add_argument("--force", action="store_true", help="replace items added earlier under the same ids")
+    p.add_argument("--text-model", metavar="MODEL", help="encode the new descriptions with this model (e.g. a `kgrec text distill` student) instead of the run's")
     p.set_defaults(func=cmd_add_items)
 
     p = sub.add_parser(
@@ -207,6 +228,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--text", help="a text profile, e.g. 'dark science fiction with a great soundtrack'")
     p.add_argument("--liked", help="comma-separated ids of liked items")
     p.add_argument("--method", choices=["fold-in", "mean"], default="fold-in", help="with --liked: a new user node, or the mean of the items")
+    p.add_argument("--text-model", metavar="MODEL", help="with --text: encode the profile with this model (e.g. a `kgrec text distill` student)")
     add_k(p, 10, "items to recommend")
     add_output_format(p)
     p.set_defaults(func=cmd_new_user)
@@ -223,6 +245,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", help="experiment config (default: kgrec's defaults)")
     p.add_argument("--out", required=True, help="work folder (warm graphs and runs, results.json, results.md)")
     p.add_argument("--parts", help="items, users or items,users (default: both)")
+    p.add_argument("--student", metavar="MODEL", help="also rank the cold items with their texts encoded by this model (a `kgrec text distill` student)")
     p.add_argument("--fraction", type=float, default=0.1, help="share of the items held out")
     p.add_argument("--seed", type=int, default=2024, help="seed of the held-out draw")
     add_device(p, default=None, what="override train.device")

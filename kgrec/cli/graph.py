@@ -6,7 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
-from kgrec.cli.options import add_force
+from kgrec.cli.options import add_force, at_least_one
 from kgrec.errors import KgrecError
 
 
@@ -78,6 +78,19 @@ def cmd_build(args) -> int:
     return 0
 
 
+def cmd_text_distill(args) -> int:
+    from kgrec.graph.store import load_graph
+    from kgrec.text.encoder import TextEncoder
+    from kgrec.text.features import node_texts
+    from kgrec.text.student import distill_student
+
+    kg = load_graph(Path(args.graph))
+    teacher = TextEncoder(args.teacher, cache_dir=Path(args.cache) if args.cache else None)
+    texts = [t for t in node_texts(kg) if t]
+    distill_student(texts, teacher, Path(args.out), epochs=args.epochs, force=args.force)
+    return 0
+
+
 def cmd_data_fetch(args) -> int:
     from kgrec.datasets import fetch
 
@@ -128,6 +141,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output folder, e.g. graphs/NAME")
     add_force(p, "graph folder")
     p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("text", help="text encoders: distil a light student from the transformer", description="Text encoders.")
+    tsub = p.add_subparsers(dest="text_command", required=True)
+    d = tsub.add_parser(
+        "distill", help="train a static-embedding student to reproduce the text encoder on a graph's texts",
+        description="Distil a light text encoder (static token embeddings, mean-pooled, one linear map) that "
+        "reproduces the teacher's unit vectors on the graph's node texts; use it with [text] model = OUT or "
+        "--text-model OUT (add-items, new-user, bench speed, cold-start --student).",
+    )  # fmt: skip
+    d.add_argument("--graph", required=True, help="a graph folder written by `kgrec build` (its node texts are the training set)")
+    d.add_argument("--teacher", default="default", help="the text model to distil (default: the packaged all-MiniLM-L6-v2)")
+    d.add_argument("--out", required=True, help="the student folder to write, e.g. data/cache/students/minilm-static")
+    d.add_argument("--epochs", type=at_least_one, default=30, help="passes over the texts")
+    d.add_argument("--cache", default="data/cache/text", help="the teacher's encoding cache")
+    add_force(d, "student folder")
+    d.set_defaults(func=cmd_text_distill)
 
     p = sub.add_parser("data", help="public and synthetic data sets", description="Fetch a public data set, or generate one of any size.")
     dsub = p.add_subparsers(dest="data_command", required=True)

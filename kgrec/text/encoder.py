@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 
 from kgrec.device import resolve_device
 from kgrec.errors import KgrecError
+from kgrec.text.student import bags, is_student, load_student
 
 DEFAULT_MODEL = "default"
 #: Name of the packaged model, used in cache keys instead of its (machine-specific) folder.
@@ -107,8 +108,14 @@ class TextEncoder:
         self.model_key = f"{_KEY_RE.sub('_', readable).strip('_') or 'model'}-{digest}"
         self.cache_dir = Path(cache_dir) / self.model_key if cache_dir is not None else None
         self._cache: dict[bytes, np.ndarray] | None = None
-        self._tokenizer, self._model = self._load()
-        self.dim: int = int(self._model.config.hidden_size)
+        self._student = None
+        if is_student(self._source):  # a light student from `kgrec text distill`
+            self._tokenizer, self._student, meta = load_student(self._source, self.device)
+            self._model = None
+            self.dim: int = int(meta["dim"])
+        else:
+            self._tokenizer, self._model = self._load()
+            self.dim = int(self._model.config.hidden_size)
         #: Forward passes run so far (lets callers and tests see cache hits).
         self.forward_calls = 0
 
@@ -134,10 +141,24 @@ class TextEncoder:
         model.eval().to(self.device)
         return tokenizer, model
 
+    @property
+    def tokenizer(self):
+        """The model's tokenizer (a student reuses its teacher's)."""
+        return self._tokenizer
+
+    def token_embeddings(self) -> torch.Tensor:
+        """``[vocab, width]`` the transformer's input token embeddings (a student's starting point)."""
+        if self._model is None:
+            raise KgrecError(f"{self.model_name!r} is a text student, not a transformer: distil from its teacher")
+        return self._model.get_input_embeddings().weight.detach().float().cpu().clone()
+
     @torch.inference_mode()
     def _forward(self, texts: list[str]) -> np.ndarray:
         """One batch through the model: masked mean pooling, then L2 normalisation."""
         self.forward_calls += 1
+        if self._student is not None:
+            ids, offsets = bags(self._tokenizer, texts, self.max_length)
+            return self._student(ids.to(self.device), offsets.to(self.device)).float().cpu().numpy()
         batch = self._tokenizer(
             texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
         ).to(self.device)

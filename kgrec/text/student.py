@@ -1,0 +1,199 @@
+"""A light text encoder distilled from the transformer: static token embeddings, mean-pooled.
+
+Why: encoding a whole catalogue's descriptions (or a new user's typed profile, at request
+time) with a transformer is the slowest step kgrec has on a CPU. A *static* student -- one
+learnt vector per token of the teacher's own vocabulary, averaged over a text, then one linear
+map -- needs no attention and no layers, and encodes tens of times faster (the idea of
+Model2Vec and of static sentence-transformers embeddings). It is trained to reproduce the
+teacher's unit vectors on the graph's own texts, so its vectors live in the teacher's space and
+a run trained on teacher features can use it for added items and new users' text unchanged.
+
+The student is initialised from the teacher's input token embeddings (MiniLM's are as wide as
+its output) and trained with Adam on one minus the cosine to the teacher's vector; a seeded
+tenth of the texts is held out and reported (their mean cosine to the teacher), and the epoch
+with the best held-out cosine is kept.
+
+A student folder holds ``kgrec_student.json`` (what it is, its teacher, its held-out cosine),
+``student.safetensors`` and the teacher's tokenizer files. :class:`kgrec.text.encoder.TextEncoder`
+loads such a folder like any model folder (``[text] model = "FOLDER"``, ``--text-model FOLDER``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from torch import Tensor, nn
+
+from kgrec.errors import KgrecError
+from kgrec.io import atomic_folder
+
+MARKER = "kgrec_student.json"
+WEIGHTS = "student.safetensors"
+
+
+class StaticStudent(nn.Module):
+    r"""A text as the mean of its tokens' learnt vectors, mapped linearly and normalised.
+
+    .. math::
+        \mathbf{s}(t) = \mathrm{normalize}\Big(\mathbf{W}\,\frac{1}{|t|}\sum_{w \in t} \mathbf{e}_w\Big)
+    """
+
+    def __init__(self, vocab_size: int, token_dim: int, dim: int):
+        super().__init__()
+        self.vocab_size, self.token_dim, self.dim = vocab_size, token_dim, dim
+        self.tokens = nn.EmbeddingBag(vocab_size, token_dim, mode="mean")
+        self.out = nn.Linear(token_dim, dim, bias=False)
+
+    def forward(self, ids: Tensor, offsets: Tensor) -> Tensor:
+        return nn.functional.normalize(self.out(self.tokens(ids, offsets)), dim=-1)
+
+
+def is_student(folder: str | Path) -> bool:
+    """Whether ``folder`` is a student written by ``kgrec text distill``."""
+    return (Path(folder) / MARKER).is_file()
+
+
+def bags(tokenizer, texts: list[str], max_length: int) -> tuple[Tensor, Tensor]:
+    """``(ids, offsets)`` for :class:`StaticStudent`: each text's token ids, special tokens left out."""
+    encoded = tokenizer(texts, add_special_tokens=False, truncation=True, max_length=max_length)["input_ids"]
+    unk = tokenizer.unk_token_id if tokenizer.unk_token_id is not None else 0
+    encoded = [ids if ids else [unk] for ids in encoded]  # an empty text still gets a vector
+    lengths = torch.tensor([len(ids) for ids in encoded], dtype=torch.long)
+    offsets = torch.cat([torch.zeros(1, dtype=torch.long), lengths.cumsum(0)[:-1]])
+    return torch.tensor([i for ids in encoded for i in ids], dtype=torch.long), offsets
+
+
+def load_student(folder: str | Path, device: torch.device) -> tuple[object, StaticStudent, dict]:
+    """``(tokenizer, student, meta)`` of a student folder."""
+    from transformers import AutoTokenizer
+
+    folder = Path(folder)
+    try:
+        meta = json.loads((folder / MARKER).read_text(encoding="utf-8"))
+        student = StaticStudent(int(meta["vocab_size"]), int(meta["token_dim"]), int(meta["dim"]))
+        student.load_state_dict(load_file(str(folder / WEIGHTS)))
+        tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+    except (OSError, ValueError, KeyError, RuntimeError) as e:
+        raise KgrecError(f"damaged text student ({str(e).splitlines()[0] if str(e) else type(e).__name__}); distil it again", path=folder) from None
+    return tokenizer, student.to(device).eval(), meta
+
+
+def crops(texts: list[str], per_text: int, seed: int) -> list[str]:
+    """``per_text`` random spans of each text (half of its words or more): more targets to learn
+    from, and the short, partial texts a typed profile or a terse description look like."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for text in texts:
+        words = text.split()
+        if len(words) < 4:
+            continue
+        for _ in range(per_text):
+            n = int(rng.integers(max(2, len(words) // 2), len(words)))
+            start = int(rng.integers(0, len(words) - n + 1))
+            out.append(" ".join(words[start : start + n]))
+    return out
+
+
+def distill_student(
+    texts: list[str],
+    teacher,
+    out: Path,
+    *,
+    epochs: int = 30,
+    augment: int = 2,
+    lr: float = 5e-3,
+    batch_size: int = 256,
+    seed: int = 2024,
+    force: bool = False,
+    log=print,
+) -> dict:
+    """Train a :class:`StaticStudent` on ``texts`` to reproduce ``teacher`` (a
+    :class:`~kgrec.text.encoder.TextEncoder`); write the student folder ``out`` whole; return
+    its metadata (held-out cosine, seconds). ``augment`` random spans of each text are added
+    to the training texts (:func:`crops`); the held-out tenth is drawn from all of them.
+
+    Raises:
+        KgrecError: fewer than 10 distinct texts, or ``out`` exists (unless ``force``) or is not
+            a student folder.
+    """
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        if not is_student(out):
+            raise KgrecError("exists and is not a kgrec text student; choose another --out", path=out)
+        if not force:
+            raise KgrecError("a text student is already there; add --force to replace it", path=out)
+    texts = sorted({t for t in texts if t and t.strip()})
+    if len(texts) < 10:
+        raise KgrecError(f"distilling a text student needs at least 10 distinct texts, got {len(texts)}")
+    t0 = time.perf_counter()
+    texts = texts + crops(texts, augment, seed)
+    target = torch.from_numpy(np.asarray(teacher.encode(texts, progress=False), dtype=np.float32))
+    tokenizer = teacher.tokenizer
+    init = teacher.token_embeddings()
+    student = StaticStudent(init.size(0), init.size(1), target.size(1))
+    with torch.no_grad():
+        student.tokens.weight.copy_(init)
+        if init.size(1) == target.size(1):
+            student.out.weight.copy_(torch.eye(target.size(1)))
+    gen = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(texts), generator=gen)
+    n_valid = max(1, len(texts) // 10)
+    valid, train = order[:n_valid], order[n_valid:]
+    ids_valid, off_valid = bags(tokenizer, [texts[i] for i in valid], teacher.max_length)
+    optimizer = torch.optim.Adam(student.parameters(), lr=lr)
+
+    def held_out_cosine() -> float:
+        student.eval()
+        with torch.no_grad():
+            cos = (student(ids_valid, off_valid) * target[valid]).sum(1).mean()
+        student.train()
+        return float(cos)
+
+    best, best_state, best_epoch = held_out_cosine(), None, 0
+    start_cosine = best
+    for epoch in range(1, epochs + 1):
+        perm = train[torch.randperm(train.numel(), generator=gen)]
+        for chunk in perm.split(batch_size):
+            ids, offsets = bags(tokenizer, [texts[i] for i in chunk], teacher.max_length)
+            loss = 1.0 - (student(ids, offsets) * target[chunk]).sum(1).mean()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        current = held_out_cosine()
+        if current > best:
+            best, best_epoch = current, epoch
+            best_state = {k: v.detach().clone() for k, v in student.state_dict().items()}
+    if best_state is not None:
+        student.load_state_dict(best_state)
+    meta = {
+        "kind": "static token embeddings, mean-pooled, linear map (kgrec text distill)",
+        "teacher": teacher.model_name,
+        "vocab_size": student.vocab_size,
+        "token_dim": student.token_dim,
+        "dim": student.dim,
+        "max_length": teacher.max_length,
+        "texts": len(texts),
+        "held_out_texts": n_valid,
+        "held_out_cosine_before": start_cosine,
+        "held_out_cosine": best,
+        "best_epoch": best_epoch,
+        "epochs": epochs,
+        "seconds": time.perf_counter() - t0,
+    }
+    with atomic_folder(out) as tmp:
+        tokenizer.save_pretrained(str(tmp))
+        save_file({k: v.detach().cpu().contiguous() for k, v in student.state_dict().items()}, str(tmp / WEIGHTS))
+        (tmp / MARKER).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    log(
+        f"text student: held-out cosine to the teacher {best:.4f} (from {start_cosine:.4f} at the start, epoch {best_epoch}), "
+        f"{len(texts):,} texts, {meta['seconds']:.0f}s; written to {out}"
+    )
+    return meta
+
+
+__all__ = ["MARKER", "StaticStudent", "bags", "crops", "distill_student", "is_student", "load_student"]

@@ -1,0 +1,73 @@
+"""The distilled text student: static token embeddings that reproduce the transformer's vectors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from kgrec.errors import KgrecError
+from kgrec.text.encoder import TextEncoder
+from kgrec.text.student import crops, distill_student, is_student
+
+TOPICS = ["horror film with a haunted house", "romantic comedy in paris", "space opera with starships",
+          "war drama in the trenches", "animated film for children", "detective story in london"]  # fmt: skip
+
+
+def corpus() -> list[str]:
+    rng = np.random.default_rng(0)
+    extras = ["a classic", "from the seventies", "with a great soundtrack", "based on a novel", "a remake", "an indie hit"]
+    return [f"{t} {extras[i]} {int(rng.integers(1900, 2000))}" for t in TOPICS for i in range(len(extras))]
+
+
+@pytest.fixture(scope="module")
+def teacher(tmp_path_factory):
+    return TextEncoder("default", batch_size=16, cache_dir=tmp_path_factory.mktemp("cache"))
+
+
+@pytest.fixture(scope="module")
+def student_dir(teacher, tmp_path_factory):
+    out = tmp_path_factory.mktemp("s") / "student"
+    distill_student(corpus(), teacher, out, epochs=15, log=lambda *_: None)
+    return out
+
+
+def test_student_learns_the_teacher(student_dir):
+    meta = json.loads((student_dir / "kgrec_student.json").read_text())
+    assert is_student(student_dir)
+    assert meta["held_out_cosine"] > meta["held_out_cosine_before"] + 0.1
+    assert meta["dim"] == 384 and meta["texts"] > len(corpus())  # the crops were added
+
+
+def test_text_encoder_loads_a_student_folder(student_dir, teacher):
+    student = TextEncoder(str(student_dir))
+    assert student.dim == teacher.dim == 384
+    texts = ["a haunted house horror film", "starships in a space opera", "a comedy of love in paris"]
+    s, t = student.encode(texts, progress=False), teacher.encode(texts, progress=False)
+    np.testing.assert_allclose(np.linalg.norm(s, axis=1), 1.0, atol=1e-5)
+    # in the teacher's space: each text closest to its own teacher vector
+    assert ((s @ t.T).argmax(axis=1) == np.arange(3)).all()
+    with pytest.raises(KgrecError, match="is a text student"):
+        student.token_embeddings()
+
+
+def test_an_existing_folder_is_never_overwritten_unasked(student_dir, teacher, tmp_path):
+    before = (student_dir / "student.safetensors").read_bytes()
+    with pytest.raises(KgrecError, match="already there; add --force"):
+        distill_student(corpus(), teacher, student_dir, epochs=1, log=lambda *_: None)
+    assert (student_dir / "student.safetensors").read_bytes() == before
+    other = tmp_path / "notes"
+    other.mkdir()
+    (other / "a.txt").write_text("mine")
+    with pytest.raises(KgrecError, match="not a kgrec text student"):
+        distill_student(corpus(), teacher, other, epochs=1, force=True, log=lambda *_: None)
+    assert (other / "a.txt").read_text() == "mine"
+    with pytest.raises(KgrecError, match="at least 10 distinct texts"):
+        distill_student(["one", "two"], teacher, tmp_path / "new", log=lambda *_: None)
+
+
+def test_crops_are_spans_of_the_text():
+    text = "one two three four five six seven eight"
+    for span in crops([text, "too short"], 5, seed=1):
+        assert span in text and len(span.split()) >= 4
