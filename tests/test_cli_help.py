@@ -36,7 +36,7 @@ def test_every_option_of_every_command_has_help_and_its_default():
 
 def test_every_command_has_a_description_and_they_come_in_pipeline_order():
     names = [path[0] for path, _ in _commands(build_parser()) if len(path) == 1]
-    assert names[:4] == ["build", "data", "train", "evaluate"] and names.index("export") > names.index("recommend")
+    assert names[:5] == ["build", "data", "text", "train", "evaluate"] and names.index("export") > names.index("recommend")
     for path, parser in _commands(build_parser()):
         if len(path) == 1 and path[0] not in ("data", "bench"):
             assert parser.description, f"kgrec {path[0]} has no description"

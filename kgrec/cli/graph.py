@@ -142,6 +142,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_force(p, "graph folder")
     p.set_defaults(func=cmd_build)
 
+    p = sub.add_parser("data", help="public and synthetic data sets", description="Fetch a public data set, or generate one of any size.")
+    dsub = p.add_subparsers(dest="data_command", required=True)
+    f = dsub.add_parser("fetch", help="fetch a data set into the local cache (e.g. ml-100k)")
+    f.add_argument("name", help="the data set: ml-100k (MovieLens-100K with its Freebase KG, from the RecBole wheel)")
+    f.add_argument("--cache", default="data/cache", help="cache folder")
+    f.add_argument("--force", action="store_true", help="fetch again even when it is cached")
+    f.set_defaults(func=cmd_data_fetch)
+    f = dsub.add_parser("synth", help="generate a synthetic data set of any size (logs + N-Triples + graph spec)")
+    for count in ("users", "items", "interactions", "entities", "triples"):
+        f.add_argument(f"--{count}", type=int, help=f"number of {count} (overrides the preset's)")
+    f.add_argument("--preset", help="amazon-book (KGAT's Amazon-Book counts) or amazon-book-10x")
+    f.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    f.add_argument("--out", required=True, help="output folder, e.g. data/cache/synth-amazon-book")
+    f.set_defaults(func=cmd_data_synth)
+
     p = sub.add_parser("text", help="text encoders: distil a light student from the transformer", description="Text encoders.")
     tsub = p.add_subparsers(dest="text_command", required=True)
     d = tsub.add_parser(
@@ -157,18 +172,3 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--cache", default="data/cache/text", help="the teacher's encoding cache")
     add_force(d, "student folder")
     d.set_defaults(func=cmd_text_distill)
-
-    p = sub.add_parser("data", help="public and synthetic data sets", description="Fetch a public data set, or generate one of any size.")
-    dsub = p.add_subparsers(dest="data_command", required=True)
-    f = dsub.add_parser("fetch", help="fetch a data set into the local cache (e.g. ml-100k)")
-    f.add_argument("name", help="the data set: ml-100k (MovieLens-100K with its Freebase KG, from the RecBole wheel)")
-    f.add_argument("--cache", default="data/cache", help="cache folder")
-    f.add_argument("--force", action="store_true", help="fetch again even when it is cached")
-    f.set_defaults(func=cmd_data_fetch)
-    f = dsub.add_parser("synth", help="generate a synthetic data set of any size (logs + N-Triples + graph spec)")
-    for count in ("users", "items", "interactions", "entities", "triples"):
-        f.add_argument(f"--{count}", type=int, help=f"number of {count} (overrides the preset's)")
-    f.add_argument("--preset", help="amazon-book (KGAT's Amazon-Book counts) or amazon-book-10x")
-    f.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
-    f.add_argument("--out", required=True, help="output folder, e.g. data/cache/synth-amazon-book")
-    f.set_defaults(func=cmd_data_synth)

@@ -45,6 +45,7 @@ class ContentSettings:
 COLD_GROUPS = 10
 
 
+@torch.no_grad()
 def as_cold_vectors(model: Recommender, g: GraphTensors, seed: int, groups: int = COLD_GROUPS) -> Tensor:
     """``[items, d]``: what the trained encoder propagates for each trained item with no interaction.
 
@@ -63,7 +64,7 @@ def as_cold_vectors(model: Recommender, g: GraphTensors, seed: int, groups: int 
         new0 = new0 + text
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     src, dst = g.edge_index[0].cpu(), g.edge_index[1].cpu()
-    out = torch.zeros(n, x0.size(1), device=x0.device)
+    out: Tensor | None = None  # the encoder's output width (KGAT concatenates its layers)
     for chunk in perm.chunk(min(groups, n)):
         cold = torch.zeros(g.num_nodes, dtype=torch.bool)
         cold[u + chunk] = True
@@ -72,7 +73,11 @@ def as_cold_vectors(model: Recommender, g: GraphTensors, seed: int, groups: int 
         g_cold = dataclasses.replace(g, edge_index=g.edge_index[:, keep], edge_type=g.edge_type[keep])
         x = x0.clone()
         x[u + chunk.to(x.device)] = new0[chunk.to(x.device)]
-        out[chunk.to(out.device)] = model.propagate(g_cold, x)[u + chunk.to(x.device)].float()
+        rows = model.propagate(g_cold, x)[u + chunk.to(x.device)].float()
+        if out is None:
+            out = rows.new_zeros(n, rows.size(1))
+        out[chunk.to(out.device)] = rows
+    assert out is not None
     return out
 
 
@@ -98,7 +103,7 @@ def fit_content_model(
     device = emb.final.device
     z = emb.final.float().clone()  # ``infer`` gives inference tensors, which autograd cannot save
     inputs = warm_item_inputs(g, z)
-    inputs.propagated = as_cold_vectors(model, g, settings.seed).clone()
+    inputs.propagated = as_cold_vectors(model, g, settings.seed).detach().clone()
     if inputs.text is None and int((inputs.degree > 0).sum()) == 0:
         raise KgrecError("the run has neither text features nor knowledge edges: a content model has nothing to learn from")
     gen = torch.Generator().manual_seed(settings.seed)
