@@ -56,7 +56,6 @@ def test_model_shapes_and_text_width_check():
 
 def test_as_cold_vectors_are_what_a_new_item_gets(tiny_trained):
     """An item made cold by its group equals the same item added as new by propagation."""
-    from kgrec.coldstart.items import cold_items_from_graph
     from kgrec.train.content import as_cold_vectors
 
     run = tiny_trained
