@@ -135,3 +135,11 @@ def test_a_slow_row_runs_fewer_seeds_and_the_table_says_so(suite_file, tmp_path)
     suite_file.write_text(text.replace("seeds = [2]\n", "seeds = [3]\n"))
     with pytest.raises(KgrecError, match=r"bench.models\[0\].seeds must be a non-empty subset of bench.seeds \[1, 2\], got \[3\]"):
         load_suite(suite_file)
+
+
+def test_suite_rows_skip_the_content_model_unless_asked(suite_file):
+    text = suite_file.read_text() + '[[bench.models]]\nname = "with cold start"\n[bench.models.coldstart]\ncontent = "distill"\n'
+    suite_file.write_text(text)
+    suite = load_suite(suite_file)
+    contents = {m.name: m.config.coldstart.content for m in suite.models}
+    assert contents == {"Popularity": "none", "GNN no KG": "none", "with cold start": "distill"}
