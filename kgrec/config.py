@@ -122,6 +122,12 @@ class TextConfig:
     max_length: int = 128
     #: Content-addressed cache of encodings (model x text hash).
     cache_dir: str = "data/cache/text"
+    #: How the encoder is adapted for cold items (:mod:`kgrec.text.tuning`): ``frozen``,
+    #: ``top-N`` (its top N layers train with the content model) or ``lora`` (PEFT adapters).
+    #: The graph's node features stay the frozen encoder's either way.
+    tune: str = "frozen"
+    #: Learning rate of the tuned text parameters.
+    tune_lr: float = 1e-4
 
 
 @dataclass

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kgrec.models.content import CONTENT_CHOICES
+from kgrec.text.tuning import check_tune
 from kgrec.config import ExperimentConfig, read_experiment
 from kgrec.errors import KgrecError
 from kgrec.eval.metrics import METRIC_NAMES
@@ -98,6 +99,8 @@ def _check_text(config: ExperimentConfig) -> None:
         raise KgrecError("text.model is empty: name a transformers encoder, a local folder, or \"default\"")
     _at_least("text.batch_size", t.batch_size, 1)
     _at_least("text.max_length", t.max_length, 1)
+    check_tune(t.tune)
+    _positive("text.tune_lr", t.tune_lr)
 
 
 def _check_coldstart(config: ExperimentConfig) -> None:

@@ -143,6 +143,7 @@ def embed_items(
     id_init: str = "mean",
     content: "ContentModel | None" = None,
     z: Tensor | None = None,
+    content_features: Tensor | None = None,
 ) -> EmbeddedItems:
     """Append ``items`` to graph ``g`` (layer-0 ``x0``) and propagate with the trained encoder.
 
@@ -151,6 +152,8 @@ def embed_items(
     embeddings ``z`` (of ``g``, before the items were added) of the nodes they link to, and the
     other nodes keep ``z``: adding items does not change how the trained ones rank. Without
     one, every node takes the embedding the encoder propagates over the extended graph.
+    ``content_features``: the new items' text as the run's tuned encoder has it (``[text]
+    tune``), for the content model only; the propagation keeps ``features``.
 
     Args:
         model: the trained recommender (its text projection, ID table and encoder are used).
@@ -179,7 +182,8 @@ def embed_items(
             raise KgrecError("the content model needs the graph's final embeddings (z) to embed new items")
         inputs = new_item_inputs(
             z, torch.from_numpy(items.links["item"].to_numpy(np.int64).copy()), torch.from_numpy(items.links["node"].to_numpy(np.int64).copy()),
-            m, None if features is None or content.feature_dim == 0 else features.float(), has_text, z_ext[nodes.to(z_ext.device)],
+            m, None if features is None or content.feature_dim == 0 else (features if content_features is None else content_features).float(),
+            has_text, z_ext[nodes.to(z_ext.device)],
         )  # fmt: skip
         empty = inputs.empty_rows().nonzero(as_tuple=True)[0].tolist()
         if empty:

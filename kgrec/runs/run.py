@@ -34,6 +34,7 @@ import pandas as pd
 import torch
 
 from kgrec.models.content import ContentModel, load_content_model
+from kgrec.text.tuning import load_tuned_text
 from kgrec.coldstart.items import ColdItems, Encoder, catalogue_with, cold_items_from_rdf, embed_items, encode_item_texts
 from kgrec.coldstart.users import items_for_text, main_behaviour, user_embedding
 from kgrec.config import ExperimentConfig
@@ -78,7 +79,8 @@ def load_run(run_dir: str | Path, device: str = "auto", *, added_items: bool = T
     model, g = prepare_model(kg, config, split, dev)
     load_weights(model, run_dir / "model.safetensors", dev)
     content = load_content_model(run_dir, dev)
-    return Run(config, kg, split, model, g, dev, run_dir, added_items=added_items, content=content)
+    tuned = load_tuned_text(run_dir, dev) if content is not None else None
+    return Run(config, kg, split, model, g, dev, run_dir, added_items=added_items, content=content, tuned_text=tuned)
 
 
 class Run:
@@ -107,9 +109,11 @@ class Run:
         *,
         added_items: bool = True,
         content: ContentModel | None = None,
+        tuned_text=None,
     ):
         self.config = config
         self.content = content
+        self.tuned_text = tuned_text
         self.kg = kg
         self.split = split
         self.model = model
@@ -136,7 +140,8 @@ class Run:
     def without_added_items(self) -> "Run":
         """The same trained run with the trained catalogue only (a fresh object)."""
         return Run(
-            self.config, self.kg, self.split, self.model, self.trained_graph, self.device, self.run_dir, added_items=False, content=self.content
+            self.config, self.kg, self.split, self.model, self.trained_graph, self.device, self.run_dir, added_items=False, content=self.content,
+            tuned_text=self.tuned_text,
         )
 
     # ------------------------------------------------------------------ the catalogue
@@ -398,9 +403,14 @@ class Run:
         content = self.content if use_content else None
         for batch in batches:
             cold = batch.items
+            content_features = None
+            if content is not None and self.tuned_text is not None and batch.has_text is not None:
+                content_features = self.tuned_text.encode([t or "" for t in cold.texts]).to(self.z.device)
+                content_features = content_features * batch.has_text.to(content_features.device).unsqueeze(1)
             embedded = embed_items(
-                self.model, self.graph, self.x0, cold, batch.features, batch.has_text, id_init=id_init, content=content, z=self.z
-            )
+                self.model, self.graph, self.x0, cold, batch.features, batch.has_text, id_init=id_init, content=content, z=self.z,
+                content_features=content_features,
+            )  # fmt: skip
             self.graph, self.x0, self.z = embedded.graph, embedded.layer0, embedded.embeddings
             self.item_nodes += embedded.nodes.tolist()
             self.item_ids += list(cold.ids)

@@ -22,7 +22,8 @@ from kgrec.models.item_item import build_item_item
 from kgrec.models.registry import build_model
 from kgrec.io import is_empty_or_missing, replacing_folder, staging_folder
 from kgrec.runs.folder import read_run_meta, run_graph, start_run_folder
-from kgrec.text.features import build_node_features
+from kgrec.text.features import build_node_features, node_text
+from kgrec.text.tuning import check_tune_model
 from kgrec.train import distributed
 from kgrec.train.device import seed_everything
 from kgrec.train.loop import fit
@@ -50,6 +51,16 @@ def prepare_model(
         history = UserItemSets.from_pairs(split.train["user"].to_numpy(), split.train["item"].to_numpy(), kg.num_users, kg.num_items)
         view = build_item_item(config.model.item_item, history.to(device), config.model.item_item_l2)
     return build_model(config, g, item_item=view).to(device), g
+
+
+def item_texts(kg: KnowledgeGraph) -> list[str | None]:
+    """Each item's text (label and description), in item order: what ``[text] tune`` trains on."""
+    from kgrec.graph.container import ITEM
+
+    frame = kg.nodes[ITEM]
+    labels = frame["label"] if "label" in frame else [None] * len(frame)
+    descriptions = frame["text"] if "text" in frame else [None] * len(frame)
+    return [node_text(a, b) for a, b in zip(labels, descriptions)]
 
 
 def split_for(kg: KnowledgeGraph, config: ExperimentConfig, split_dir: Path | None = None, log=print) -> Split:
@@ -118,6 +129,8 @@ def check_run_target(run_dir: Path, force: bool) -> None:
 def _train_run(world, graph_dir: Path, config: ExperimentConfig, run_dir: Path, split_dir, progress, log) -> dict:
     kg = load_graph(graph_dir)
     check_for_graph(config, kg)  # before anything is written
+    if config.model.use_text and config.coldstart.content != "none":
+        check_tune_model(config.text.model, config.text.tune)
     device = world.device
     generator = seed_everything(config.train.seed, device)
 
@@ -140,7 +153,7 @@ def _train_run(world, graph_dir: Path, config: ExperimentConfig, run_dir: Path, 
         log(f"training on sampled neighbourhoods, fanouts {config.train.fanouts} (evaluation over the full graph)")
     return fit(
         model, g, split, config, run_dir, device=device, generator=generator, progress=progress, world=world, log=log,
-        item_entities=item_entity_sets(kg),
+        item_entities=item_entity_sets(kg), item_texts=item_texts(kg),
     )  # fmt: skip
 
 
@@ -165,7 +178,7 @@ def resume_run(run_dir: Path, *, progress: bool = True, log=print) -> dict:
         log(f"resuming {run_dir} on {device}")
         return fit(
             model, g, split, config, run_dir, device=device, generator=generator, progress=progress, resume=True,
-            world=world, log=log, item_entities=item_entity_sets(kg),
+            world=world, log=log, item_entities=item_entity_sets(kg), item_texts=item_texts(kg),
         )  # fmt: skip
 
 

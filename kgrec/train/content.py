@@ -89,6 +89,10 @@ def fit_content_model(
     settings: ContentSettings,
     train_pairs: tuple[np.ndarray, np.ndarray],
     log=print,
+    *,
+    text_module=None,
+    item_texts: list[str | None] | None = None,
+    text_lr: float = 1e-4,
 ) -> tuple[ContentModel, dict]:
     """Distil a :class:`ContentModel` from the trained ``model``; returns it and a report.
 
@@ -98,6 +102,8 @@ def fit_content_model(
             whose trained embeddings the teacher's scores rest on).
         train_pairs: ``(users, items)`` of the training interactions, for the held-out items'
             pseudo-cold check (:func:`pseudo_cold_metrics`).
+        text_module, item_texts, text_lr: a :class:`~kgrec.text.tuning.TunedText` trained with
+            the student (``[text] tune``), the warm items' texts it encodes, its learning rate.
     """
     t0 = time.perf_counter()
     device = emb.final.device
@@ -125,12 +131,44 @@ def fit_content_model(
     var = std * std
 
     student = ContentModel(inputs.text.size(1) if inputs.text is not None else 0, z.size(1), settings.hidden, propagated=True).to(device)
-    optimizer = torch.optim.Adam(student.parameters(), lr=settings.lr)
+    groups = [{"params": list(student.parameters()), "lr": settings.lr}]
+    if text_module is not None:
+        if inputs.text is None or item_texts is None:
+            raise KgrecError("text.tune needs the run's text features and the items' texts")
+        groups.append({"params": list(text_module.trainable().values()), "lr": text_lr})
+        text_module.train()
+    optimizer = torch.optim.Adam(groups)
     user_table = z[:num_users]
+
+    def rows_of(cols: Tensor) -> ContentInputs:
+        rows = inputs.rows(cols)
+        if text_module is not None:  # the tuned encoder, with gradients
+            rows.text = text_module([item_texts[i] for i in cols.tolist()]) * rows.has_text.unsqueeze(1)
+        return rows
+
+    def eval_inputs() -> ContentInputs:
+        """``inputs`` with the held-out items' text from the tuned encoder as it is now."""
+        if text_module is None:
+            return inputs
+        text = inputs.text.clone()
+        idx = valid_items.tolist()
+        text[valid_items] = text_module.encode([item_texts[i] for i in idx]).to(text) * inputs.has_text[valid_items].unsqueeze(1)
+        return ContentInputs(text, inputs.has_text, inputs.neighbours, inputs.degree, inputs.propagated)
+
+    def snapshot() -> dict:
+        state = {f"student.{k}": v.detach().clone() for k, v in student.state_dict().items()}
+        if text_module is not None:
+            state.update({f"text.{k}": v.detach().clone() for k, v in text_module.trainable().items()})
+        return state
+
+    def restore(state: dict) -> None:
+        student.load_state_dict({k[8:]: v for k, v in state.items() if k.startswith("student.")})
+        if text_module is not None:
+            text_module.load_state_dict({k[5:]: v for k, v in state.items() if k.startswith("text.")}, strict=False)
 
     def loss_of(users: Tensor, cols: Tensor) -> Tensor:
         target = teacher(users, cols)
-        pred = user_table[users] @ student(inputs.rows(cols)).t()
+        pred = user_table[users] @ student(rows_of(cols)).t()
         mse = ((pred - target) ** 2).mean() / var
         if settings.ranking_weight == 0:
             return mse
@@ -163,18 +201,21 @@ def fit_content_model(
             loss.backward()
             optimizer.step()
         student.eval()
-        current = pseudo_cold_metrics(model, emb, student, inputs, valid_items, train_pairs)["ndcg@20"]
+        current = pseudo_cold_metrics(model, emb, student, eval_inputs(), valid_items, train_pairs)["ndcg@20"]
         student.train()
         if current > best + 1e-5:
             best, best_epoch, bad = current, epoch, 0
-            best_state = {k: v.detach().clone() for k, v in student.state_dict().items()}
+            best_state = snapshot()
         else:
             bad += 1
             if bad >= settings.patience:
                 break
     assert best_state is not None
-    student.load_state_dict(best_state)
+    restore(best_state)
     student.eval()
+    if text_module is not None:
+        text_module.eval()
+    inputs = eval_inputs()
     with torch.no_grad():
         pred = student(inputs.rows(valid_items))
         norm_ratio = float(pred.norm(dim=1).mean() / z[num_users + valid_items].norm(dim=1).mean())
@@ -182,6 +223,7 @@ def fit_content_model(
     held_out_loss = valid_loss()
     report = {
         "method": "distill (ALDI-style score and ranking alignment)",
+        "text": "frozen" if text_module is None else text_module.tune,
         "settings": asdict(settings),
         "fit_items": int(fit_items.numel()),
         "valid_items": int(valid_items.numel()),
@@ -246,7 +288,9 @@ def can_embed_new_items(model: Recommender) -> bool:
     return type(model).propagate is not Recommender.propagate
 
 
-def fit_cold_start_content(model: Recommender, g: GraphTensors, emb: Embeddings, split, config, run_dir: Path, log=print) -> dict | None:
+def fit_cold_start_content(
+    model: Recommender, g: GraphTensors, emb: Embeddings, split, config, run_dir: Path, log=print, item_texts: list[str | None] | None = None
+) -> dict | None:
     """The training loop's last step: distil and save the run's content model, when it has one.
 
     Skipped (None) with ``[coldstart] content = "none"``, for a model that cannot embed new
@@ -268,8 +312,20 @@ def fit_cold_start_content(model: Recommender, g: GraphTensors, emb: Embeddings,
         hidden=cs.hidden, epochs=cs.epochs, lr=cs.lr, ranking_weight=cs.ranking_weight, patience=cs.patience, seed=config.train.seed
     )
     pairs = (split.train["user"].to_numpy(), split.train["item"].to_numpy())
-    student, report = fit_content_model(model, g, emb, train_items, settings, pairs, log=log)
+    text_module = None
+    if config.text.tune != "frozen":
+        if g.features is None or item_texts is None:
+            log(f"text.tune = {config.text.tune!r} ignored: the run has no text features")
+        else:
+            from kgrec.text.tuning import TunedText
+
+            text_module = TunedText(config.text.model, config.text.tune, config.text.max_length).to(emb.final.device)
+    student, report = fit_content_model(
+        model, g, emb, train_items, settings, pairs, log=log, text_module=text_module, item_texts=item_texts, text_lr=config.text.tune_lr
+    )
     save_content_model(run_dir, student, report)
+    if text_module is not None:
+        text_module.save(run_dir, {"tune": config.text.tune, "lr": config.text.tune_lr, "best_epoch": report["best_epoch"]})
     return report
 
 

@@ -51,6 +51,7 @@ def fit(
     world: World | None = None,
     log=print,
     item_entities: list[frozenset[int]] | None = None,
+    item_texts: list[str | None] | None = None,
 ) -> dict:
     """Train ``model`` on ``split.train``, select on ``split.valid``, report on ``split.test``.
 
@@ -64,6 +65,7 @@ def fit(
     per evaluated epoch otherwise (:mod:`kgrec.train.progress`); ``curves.png`` at the end.
     ``results.json`` also holds the test set beyond accuracy and by group
     (:func:`kgrec.eval.beyond.evaluation_details`; ILD by ``item_entities`` when given).
+    ``item_texts`` (each trained item's text) is what ``[text] tune`` trains the encoder on.
 
     ``config`` is expected to be checked already (:func:`kgrec.experiment.check_experiment`).
     """
@@ -190,7 +192,7 @@ def fit(
     }
     if item_item is not None:
         results["item_item"] = item_item
-    content = fit_cold_start_content(model, g, emb, split, config, run_dir, log)
+    content = fit_cold_start_content(model, g, emb, split, config, run_dir, log, item_texts)
     if content is not None:
         results["content_model"] = content
     results["test_details"] = details
