@@ -203,6 +203,8 @@ def fit_content_model(
         student.eval()
         current = pseudo_cold_metrics(model, emb, student, eval_inputs(), valid_items, train_pairs)["ndcg@20"]
         student.train()
+        if epoch % 10 == 0:
+            log(f"  content model epoch {epoch}: held-out items ndcg@20 {current:.4f} (best {max(best, current):.4f}), {time.perf_counter() - t0:.0f}s")
         if current > best + 1e-5:
             best, best_epoch, bad = current, epoch, 0
             best_state = snapshot()
