@@ -140,7 +140,10 @@ class ModelConfig:
 
     #: The model (:data:`kgrec.models.registry.MODELS`): ``lightgcn`` (LightGCN propagation over
     #: the collaborative knowledge graph), ``relational`` (relation-aware attentive message
-    #: passing), or the standard KG recommenders ``cke``, ``kgat``, ``kgin``, ``kgcl``.
+    #: passing), the standard KG recommenders ``cke``, ``kgat``, ``kgin``, ``kgcl``, or the
+    #: sequential models ``sasrec`` and ``gru4rec`` (next-item prediction over time-ordered
+    #: histories, settings in ``[sequence]``; with text and KG item inputs they are kgrec's
+    #: KG-enhanced sequential model).
     encoder: str = "lightgcn"
     dim: int = 64
     layers: int = 3
@@ -267,12 +270,36 @@ class ColdStartConfig:
 
 
 @dataclass
+class SequenceConfig:
+    """The sequential models (``model.encoder = "sasrec"`` or ``"gru4rec"``; :mod:`kgrec.models.sequential`).
+
+    The defaults are RecBole 1.2.1's SASRec defaults (max length 50, 2 layers, 2 heads, inner
+    size 256, dropout 0.5), so kgrec's SASRec can be checked against RecBole's.
+    """
+
+    #: The most recent items of a history the encoder reads; longer training histories are cut
+    #: into windows of this length, so every training interaction is a target once per epoch.
+    max_len: int = 50
+    #: Self-attention blocks (sasrec) or GRU layers (gru4rec).
+    layers: int = 2
+    heads: int = 2
+    #: Width of the position-wise feed-forward layer (sasrec).
+    inner: int = 256
+    #: Dropout on the inputs, the attention weights and the feed-forward outputs.
+    dropout: float = 0.5
+    #: The order control: shuffle each user's history (seeded) before the test ranking encodes
+    #: it. Training and validation are unchanged; a model that uses order loses.
+    shuffle_test: bool = False
+
+
+@dataclass
 class ExperimentConfig:
     text: TextConfig = field(default_factory=TextConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     coldstart: ColdStartConfig = field(default_factory=ColdStartConfig)
+    sequence: SequenceConfig = field(default_factory=SequenceConfig)
 
 
 # --------------------------------------------------------------------------- TOML

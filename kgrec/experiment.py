@@ -85,10 +85,27 @@ def check_for_graph(config: ExperimentConfig, kg: KnowledgeGraph) -> None:
                 f"(its behaviours: {', '.join(kg.behaviours)})"
             )
     check_item_item(config.model.item_item, config.model.item_item_l2, kg.num_items)
+    if getattr(MODELS[config.model.encoder], "sequential", False):
+        _check_timestamps(config, kg)
     if MODELS[config.model.encoder].needs_knowledge and not kg.knowledge_edge_types():
         raise KgrecError(
             f"model.encoder = {config.model.encoder!r} learns from the knowledge graph, and this graph has no "
             "knowledge edges (build it with --rdf, or choose another model.encoder)"
+        )
+
+
+def _check_timestamps(config: ExperimentConfig, kg: KnowledgeGraph) -> None:
+    """A sequential model reads histories in time order: every target interaction needs a time."""
+    inter = kg.interactions
+    if config.train.target_events is not None:
+        inter = inter[inter["event"].isin(config.train.target_events)]
+    missing = int(inter["timestamp"].isna().sum()) if "timestamp" in inter else len(inter)
+    if missing:
+        logs = ", ".join(str(p) for p in kg.manifest.get("inputs", {}).get("interactions", [])) or "the graph's interaction log"
+        raise KgrecError(
+            f"model.encoder = {config.model.encoder!r} reads each history in time order, but {missing:,} of "
+            f"{len(inter):,} interactions have no timestamp (column 'timestamp' of {logs}); map a time column "
+            "in the graph spec, or choose a non-sequential model"
         )
 
 

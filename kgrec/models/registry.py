@@ -20,6 +20,7 @@ from kgrec.models.kgcl import KGCLRecommender
 from kgrec.models.kgin import KGINRecommender
 from kgrec.models.lightgcn import LightGCNRecommender
 from kgrec.models.relational import RelationalRecommender
+from kgrec.models.sequential import GRU4RecRecommender, SASRecRecommender
 
 #: ``[model] encoder`` name -> the model class it builds.
 MODELS: dict[str, type[Recommender]] = {
@@ -29,6 +30,8 @@ MODELS: dict[str, type[Recommender]] = {
     "kgat": KGATRecommender,
     "kgin": KGINRecommender,
     "kgcl": KGCLRecommender,
+    "sasrec": SASRecRecommender,
+    "gru4rec": GRU4RecRecommender,
 }
 
 

@@ -27,6 +27,8 @@ from kgrec.text.tuning import check_tune_model
 from kgrec.train import distributed
 from kgrec.train.device import seed_everything
 from kgrec.train.loop import fit
+from kgrec.train.sequences import fit_sequences
+from kgrec.models.sequential import is_sequential
 from kgrec.train.view import target_pairs, training_tensors
 
 
@@ -151,6 +153,8 @@ def _train_run(world, graph_dir: Path, config: ExperimentConfig, run_dir: Path, 
     )
     if config.train.sampler == "neighbor":
         log(f"training on sampled neighbourhoods, fanouts {config.train.fanouts} (evaluation over the full graph)")
+    if is_sequential(model):
+        return _fit_sequences(world, model, g, kg, split, config, run_dir, generator, progress, log)
     return fit(
         model, g, split, config, run_dir, device=device, generator=generator, progress=progress, world=world, log=log,
         item_entities=item_entity_sets(kg), item_texts=item_texts(kg),
@@ -176,10 +180,22 @@ def resume_run(run_dir: Path, *, progress: bool = True, log=print) -> dict:
         model, g = prepare_model(kg, config, split, device)
         log = world.main_only(log)
         log(f"resuming {run_dir} on {device}")
+        if is_sequential(model):
+            return _fit_sequences(world, model, g, kg, split, config, run_dir, generator, progress, log, resume=True)
         return fit(
             model, g, split, config, run_dir, device=device, generator=generator, progress=progress, resume=True,
             world=world, log=log, item_entities=item_entity_sets(kg), item_texts=item_texts(kg),
         )  # fmt: skip
+
+
+def _fit_sequences(world, model, g, kg, split, config, run_dir, generator, progress, log, resume: bool = False) -> dict:
+    """A sequential model's loop (:mod:`kgrec.train.sequences`), in one process."""
+    if world.parallel:
+        raise KgrecError(f"model.encoder = {config.model.encoder!r} trains in one process; run it without torchrun")
+    return fit_sequences(
+        model, g, split, config, run_dir, timestamps=target_pairs(kg, config.train.target_events), device=world.device,
+        generator=generator, progress=progress, resume=resume, log=log, item_entities=item_entity_sets(kg),
+    )  # fmt: skip
 
 
 __all__ = ["check_run_target", "prepare_model", "resume_run", "split_for", "train_run"]

@@ -17,13 +17,15 @@ def config(**model) -> ExperimentConfig:
     return ExperimentConfig(model=ModelConfig(**model))
 
 
+#: The models trained on user-item pairs (the sequential ones have tests of their own).
+GRAPH_MODELS = sorted(n for n, cls in MODELS.items() if not getattr(cls, "sequential", False))
 #: Settings each model needs beyond the defaults (CKE does not propagate).
 NEEDS = {"cke": {"layers": 0}}
 #: Width of the final embeddings per unit of model.dim (KGAT concatenates its layers).
 WIDTH = {"kgat": lambda layers: layers + 1}
 
 
-@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("name", GRAPH_MODELS)
 def test_registry_builds_every_named_model(graph, name):
     from kgrec.models.cke import _NoPropagation
     from kgrec.models.kgat import KGATEncoder
@@ -126,7 +128,7 @@ def test_untrained_kg_score_equals_cf_score(graph):
     torch.testing.assert_close(model.kg_score(h, torch.zeros(5, dtype=torch.long), t), model.dot(h, t))
 
 
-@pytest.mark.parametrize("encoder", sorted(MODELS))
+@pytest.mark.parametrize("encoder", GRAPH_MODELS)
 def test_training_step_reaches_the_inputs(graph, encoder):
     model = build_model(config(**{"encoder": encoder, "dim": 8, "layers": 2, **NEEDS.get(encoder, {})}), graph)
     emb = model.encode(graph)
@@ -135,7 +137,7 @@ def test_training_step_reaches_the_inputs(graph, encoder):
     assert model.node_input.text_projection.weight.grad.abs().sum() > 0
 
 
-@pytest.mark.parametrize("encoder", sorted(MODELS))
+@pytest.mark.parametrize("encoder", GRAPH_MODELS)
 def test_runs_under_autocast(graph, encoder):
     dropout = 0.0 if encoder in ("lightgcn", "cke", "kgcl") else 0.1
     edge_dropout = 0.0 if encoder in ("cke", "kgat") else 0.2

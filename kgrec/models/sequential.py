@@ -1,0 +1,301 @@
+r"""Sequential recommenders: next-item prediction over each user's time-ordered history.
+
+Two sequence encoders under one model class, registered as ``model.encoder``:
+
+* ``sasrec``: causal self-attention, from `"Self-Attentive Sequential Recommendation"
+  <https://arxiv.org/abs/1808.09781>`_ (Kang & McAuley, ICDM 2018), in RecBole 1.2.1's form
+  (learned positions, post-norm Transformer blocks with GELU, LayerNorm and dropout on the
+  input, the item table tied between input and output, full-softmax cross-entropy):
+
+  .. math::
+      \mathbf{H} = \mathrm{Transformer}_{\text{causal}}\big(\mathrm{LN}(\mathbf{E}_{s_{1..t}} + \mathbf{P})\big),
+      \qquad \hat{y}_{t+1, i} = \mathbf{h}_t^\top \mathbf{e}_i.
+
+* ``gru4rec``: a GRU over the same inputs, from `"Session-based Recommendations with Recurrent
+  Neural Networks" <https://arxiv.org/abs/1511.06939>`_ (Hidasi et al., ICLR 2016), in
+  RecBole's form (embedding dropout, GRU of width 2d, a linear layer back to d, cross-entropy
+  instead of the paper's ranking losses).
+
+**The item table** :math:`\mathbf{E}` is where the knowledge enters (:class:`SequenceItemTable`):
+the item's ID embedding (``model.use_id``), plus its projected BERT description
+(``model.use_text``), propagated ``model.layers`` times over the knowledge edges between items
+and entities (``model.use_kg``, LightGCN's weightless normalised propagation, added to the input
+as a residual). With ID embeddings alone it is plain SASRec / GRU4Rec; with text and KG it is
+kgrec's KG-enhanced sequential model: an item that is rare in the logs still arrives at the
+encoder with what its description and its attributes say, and the output side ranks with the
+same vectors.
+
+**Training** (:mod:`kgrec.train.sequences`) reads whole windows of a history at once, every
+position predicting its next item (SASRec's original scheme), instead of one row per prefix as
+RecBole does: one pass over a window of 50 items yields 50 targets for the cost of one.
+
+**Ranking**: a user's embedding is the encoder's last hidden state over the history the model
+currently holds (:meth:`SequentialRecommender.set_histories`; training sets the training history
+for validation and training plus validation items for the test ranking, and the run keeps the
+latter), so the dot-product head, masking and every metric are shared with the GNNs.
+
+Not inductive: items added after training (``kgrec add-items``) cannot be embedded by this
+model, and the cold-item content model is not distilled for it.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from kgrec.config import ExperimentConfig
+from kgrec.errors import KgrecError
+from kgrec.models.base import Embeddings, Recommender
+from kgrec.models.graph_tensors import GraphTensors
+from kgrec.models.inputs import NodeInput
+from kgrec.models.item_item import ItemItemView
+from kgrec.models.propagation import NormalisedAdjacency, PerGraphCache, symmetric_spmm
+
+#: RecBole's initializer_range for SASRec / GRU4Rec weights.
+INIT_STD = 0.02
+#: Users encoded per forward pass when a whole user table is built.
+USER_CHUNK = 1024
+
+
+class SequenceItemTable(nn.Module):
+    r"""Every node's vector for the sequence encoder: ID + text, optionally smoothed over the KG.
+
+    .. math::
+        \mathbf{x}^{(0)} = \mathbf{e}_{id} + \mathbf{W}\mathbf{f}_{text},\qquad
+        \mathbf{x} = \mathbf{x}^{(0)} + \frac{1}{K}\sum_{k=1}^{K} \hat{\mathbf{A}}_{KG}^{k}\,\mathbf{x}^{(0)}
+
+    where :math:`\hat{\mathbf{A}}_{KG}` is the symmetric normalised adjacency of the knowledge
+    edges alone (items and entities; no user-item edge, so the sequence model's items do not
+    see the interactions twice). The residual keeps an item without KG edges at its own input
+    instead of shrinking it, as a layer mean would.
+
+    Args:
+        g: the training graph (sizes, features, knowledge edges).
+        dim: embedding size.
+        use_id, use_text, use_kg: the three inputs, as in ``[model]``.
+        layers: propagation steps :math:`K` over the KG (0: none).
+    """
+
+    def __init__(self, g: GraphTensors, dim: int, *, use_id: bool, use_text: bool, use_kg: bool, layers: int):
+        super().__init__()
+        self.node_input = NodeInput(g.num_nodes, dim, g.feature_dim, use_id=use_id, use_text=use_text)
+        if self.node_input.id_embedding is not None:
+            nn.init.normal_(self.node_input.id_embedding.weight, std=INIT_STD)
+        self.num_users = g.num_users
+        self.use_kg = use_kg
+        self.layers = layers
+        self._adjacency = PerGraphCache(self._build_adjacency)
+
+    def _build_adjacency(self, g: GraphTensors) -> Tensor | None:
+        keep = (g.edge_index >= g.num_users).all(dim=0)  # item-entity and entity-entity edges
+        edges = g.edge_index[:, keep]
+        if edges.size(1) == 0:
+            return None
+        return NormalisedAdjacency.from_edge_index(edges, g.num_nodes).normalised()
+
+    def forward(self, g: GraphTensors) -> Tensor:
+        """``[num_nodes, dim]`` (user rows are unused by the sequence encoder)."""
+        x0 = self.node_input(g)
+        if not self.use_kg or self.layers == 0:
+            return x0
+        adj = self._adjacency(g)
+        if adj is None:
+            return x0
+        h, total = x0.float(), torch.zeros_like(x0, dtype=torch.float32)
+        for _ in range(self.layers):
+            h = symmetric_spmm(adj, h)
+            total = total + h
+        return x0 + (total / self.layers).to(x0.dtype)
+
+
+class SASRecEncoder(nn.Module):
+    """Causal self-attention over a right-padded ``[B, L, d]`` sequence of item vectors."""
+
+    def __init__(self, dim: int, max_len: int, layers: int, heads: int, inner: int, dropout: float):
+        super().__init__()
+        self.position = nn.Embedding(max_len, dim)
+        self.norm = nn.LayerNorm(dim, eps=1e-12)
+        self.dropout = nn.Dropout(dropout)
+        block = nn.TransformerEncoderLayer(
+            dim, heads, dim_feedforward=inner, dropout=dropout, activation="gelu", batch_first=True, layer_norm_eps=1e-12
+        )
+        self.blocks = nn.TransformerEncoder(block, layers, enable_nested_tensor=False)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        for module in self.modules():
+            if isinstance(module, (nn.Linear, nn.Embedding)):
+                nn.init.normal_(module.weight, std=INIT_STD)
+                if isinstance(module, nn.Linear) and module.bias is not None:
+                    nn.init.zeros_(module.bias)
+        for name, p in self.blocks.named_parameters():
+            if name.endswith("in_proj_weight"):
+                nn.init.normal_(p, std=INIT_STD)
+
+    def forward(self, items: Tensor, mask: Tensor) -> Tensor:
+        """``items [B, L, d]``, ``mask [B, L]`` True at real positions -> ``[B, L, d]``."""
+        length = items.size(1)
+        positions = torch.arange(length, device=items.device)
+        x = self.dropout(self.norm(items + self.position(positions)))
+        causal = torch.ones(length, length, dtype=torch.bool, device=items.device).triu(1)  # True = may not attend
+        return self.blocks(x, mask=causal, src_key_padding_mask=~mask)
+
+
+class GRUEncoder(nn.Module):
+    """GRU4Rec's encoder: embedding dropout, a GRU of width ``2 * dim``, a linear layer back to ``dim``."""
+
+    def __init__(self, dim: int, layers: int, dropout: float):
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+        self.gru = nn.GRU(dim, 2 * dim, num_layers=layers, batch_first=True, bias=False)
+        self.out = nn.Linear(2 * dim, dim)
+        for name, p in self.gru.named_parameters():
+            nn.init.xavier_uniform_(p) if "weight_ih" in name else nn.init.orthogonal_(p)
+
+    def forward(self, items: Tensor, mask: Tensor) -> Tensor:
+        hidden, _ = self.gru(self.dropout(items))  # causal by construction; right padding is harmless
+        return self.out(hidden)
+
+
+class SequentialRecommender(Recommender):
+    """A sequence encoder over :class:`SequenceItemTable` vectors, with the dot-product head.
+
+    Args:
+        g: the training graph.
+        config: the experiment configuration (``[model]`` inputs, ``[sequence]`` sizes).
+        kind: ``"sasrec"`` or ``"gru4rec"``.
+
+    Buffers (saved with the weights): ``histories [U, max_len]`` item positions, right-padded,
+    most recent last; ``history_lengths [U]``. They say which history a user's embedding is
+    encoded from.
+    """
+
+    sequential = True
+    kind = ""
+
+    def __init__(self, g: GraphTensors, config: ExperimentConfig):
+        super().__init__(g.num_users, g.num_items, None)
+        m, s = config.model, config.sequence
+        self.dim, self.max_len, self.temperature = m.dim, s.max_len, config.train.temperature
+        self.items = SequenceItemTable(g, m.dim, use_id=m.use_id, use_text=m.use_text, use_kg=m.use_kg, layers=m.layers)
+        if self.kind == "sasrec":
+            self.encoder = SASRecEncoder(m.dim, s.max_len, s.layers, s.heads, s.inner, s.dropout)
+        else:
+            self.encoder = GRUEncoder(m.dim, s.layers, s.dropout)
+        self.register_buffer("histories", torch.zeros(g.num_users, s.max_len, dtype=torch.long))
+        self.register_buffer("history_lengths", torch.zeros(g.num_users, dtype=torch.long))
+
+    # ------------------------------------------------------------------ configuration
+    @classmethod
+    def check_config(cls, config: ExperimentConfig) -> None:
+        """Ranges, and every switch of the GNN path that a sequence model would silently ignore."""
+        m, s, t = config.model, config.sequence, config.train
+        name = f'model.encoder = "{m.encoder}"'
+        if m.dim <= 0:
+            raise KgrecError(f"model.dim = {m.dim} must be a positive number")
+        if m.layers < 0:
+            raise KgrecError(f"model.layers = {m.layers} must be 0 or more (KG propagation steps of the item table)")
+        if not m.use_id and not m.use_text:
+            raise KgrecError("model.use_id and model.use_text are both false: items would have no input representation")
+        if s.max_len < 2:
+            raise KgrecError(f"sequence.max_len = {s.max_len} must be 2 or more")
+        if s.layers < 1:
+            raise KgrecError(f"sequence.layers = {s.layers} must be 1 or more")
+        if not 0.0 <= s.dropout < 1.0:
+            raise KgrecError(f"sequence.dropout = {s.dropout} must lie in [0, 1)")
+        if cls.kind == "sasrec":
+            if s.heads < 1 or m.dim % s.heads:
+                raise KgrecError(f"sequence.heads = {s.heads} must be positive and divide model.dim = {m.dim}")
+            if s.inner < 1:
+                raise KgrecError(f"sequence.inner = {s.inner} must be a positive number")
+        if t.loss != "softmax":
+            raise KgrecError(f'train.loss = "{t.loss}": {name} trains with the full softmax over the catalogue; set train.loss = "softmax"')
+        ignored = {
+            "model.item_item": m.item_item.lower() != "none",
+            "model.normalize": m.normalize,
+            "model.dropout": m.dropout > 0,
+            "model.edge_dropout": m.edge_dropout > 0,
+            "train.kg_loss_weight": t.kg_loss_weight > 0,
+            "train.contrast_weight": t.contrast_weight > 0,
+            "train.independence_weight": t.independence_weight > 0,
+            'train.sampler = "neighbor"': t.sampler != "full",
+            "eval.train_fraction": config.eval.train_fraction < 1.0,
+        }
+        for key, on in ignored.items():
+            if on:
+                raise KgrecError(f"{key} is a setting of the graph models that {name} does not honour; turn it off "
+                                 "(sequence settings are in [sequence])")
+
+    @classmethod
+    def from_config(cls, config: ExperimentConfig, g: GraphTensors, item_item: ItemItemView | None = None) -> "SequentialRecommender":
+        return cls(g, config)
+
+    # ------------------------------------------------------------------ histories
+    def set_histories(self, histories: Tensor, lengths: Tensor) -> None:
+        """Hold these ``[U, max_len]`` histories (item positions, right-padded) for ranking."""
+        self.histories.copy_(histories.to(self.histories.device))
+        self.history_lengths.copy_(lengths.to(self.history_lengths.device))
+
+    # ------------------------------------------------------------------ encoding
+    def hidden(self, table: Tensor, seqs: Tensor, lengths: Tensor) -> Tensor:
+        """``[B, L, d]`` hidden states over ``seqs [B, L]`` (item positions, right-padded)."""
+        positions = torch.arange(seqs.size(1), device=seqs.device)
+        mask = positions.unsqueeze(0) < lengths.clamp(min=1).unsqueeze(1)  # empty rows: one dummy step
+        items = table[self.num_users + seqs]
+        return self.encoder(items, mask)
+
+    def last_hidden(self, table: Tensor, seqs: Tensor, lengths: Tensor) -> Tensor:
+        """``[B, d]`` the state after each sequence's last item (zeros for empty histories)."""
+        h = self.hidden(table, seqs, lengths)
+        last = (lengths - 1).clamp(min=0)
+        out = h[torch.arange(seqs.size(0), device=seqs.device), last]
+        return out * (lengths > 0).unsqueeze(1).to(out.dtype)
+
+    def forward(self, g: GraphTensors, layers: bool = False, block=None) -> tuple[Tensor, Tensor]:
+        """``(final [N, d], table [N, d])``: user rows of ``final`` encode the held histories."""
+        table = self.items(g)
+        users = [
+            self.last_hidden(table, self.histories[lo : lo + USER_CHUNK], self.history_lengths[lo : lo + USER_CHUNK])
+            for lo in range(0, self.num_users, USER_CHUNK)
+        ]
+        final = torch.cat([torch.cat(users).to(table.dtype), table[self.num_users :]])
+        return final, table
+
+    def embeddings(self, out: tuple, g: GraphTensors, block=None) -> Embeddings:
+        final, table = out
+        return Embeddings(final, table, g.num_users, g.num_items)
+
+    # ------------------------------------------------------------------ training
+    def sequence_loss(self, g: GraphTensors, inputs: Tensor, targets: Tensor, lengths: Tensor) -> dict[str, Tensor]:
+        """Full-softmax next-item cross-entropy over every real position of ``inputs [B, L]``.
+
+        ``targets [B, L]`` holds the next item of each position (-1 at padding).
+        """
+        table = self.items(g)
+        h = self.hidden(table, inputs, lengths)
+        real = targets >= 0
+        logits = h[real] @ table[self.num_users : self.num_users + self.num_items].t()
+        return {"next_item": nn.functional.cross_entropy(logits / self.temperature, targets[real])}
+
+    def loss(self, batch, emb):  # the pair-wise contract of the GNNs; sequence models train on windows
+        raise KgrecError(f"{self.kind} trains on sequences (kgrec.train.sequences), not on user-item batches")
+
+
+class SASRecRecommender(SequentialRecommender):
+    """``model.encoder = "sasrec"``: causal self-attention over the history (see the module docstring)."""
+
+    kind = "sasrec"
+
+
+class GRU4RecRecommender(SequentialRecommender):
+    """``model.encoder = "gru4rec"``: a GRU over the history (see the module docstring)."""
+
+    kind = "gru4rec"
+
+
+def is_sequential(model_or_class) -> bool:
+    """Whether a model (or model class) trains on sequences."""
+    return bool(getattr(model_or_class, "sequential", False))
+
+
+__all__ = ["GRU4RecRecommender", "SASRecRecommender", "SequenceItemTable", "SequentialRecommender", "is_sequential"]
