@@ -170,26 +170,8 @@ def fit(
         valid = item_item.pop("valid")
         item_item = {"kind": config.model.item_item, "l2": config.model.item_item_l2, "valid_dot_only": state.best_valid, **item_item}
         save_weights(model, run_dir / "model.safetensors")
-    test, per_user = sets.evaluate(model, emb, "test", ec.ks, ec.batch_size, return_per_user=True)
-    truth, masked = sets.truth_and_mask("test")
-    details = evaluation_details(
-        lambda users: model.full_scores(users.to(device), emb), truth, masked, sets.train, ec.ks, ec.batch_size,
-        entities=item_entities, per_user=per_user,
-    )  # fmt: skip
-    results = {
-        "best_epoch": state.best_epoch,
-        "epochs_run": state.epoch,
-        "selection_metric": f"valid {metric}",
-        "valid": valid,
-        "test": test,
-        "seconds_per_epoch": sum(state.epoch_times) / max(len(state.epoch_times), 1),
-        "train_seconds": time.perf_counter() - start,
-        "device": str(device),
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-        "seed": tc.seed,
-        "kgrec_version": __version__,
-        "torch_version": torch.__version__,
-    }
+    test, details = score_test(model, emb, sets, config, device, item_entities)
+    results = run_summary(state, metric, valid, test, start, device, tc.seed)
     if item_item is not None:
         results["item_item"] = item_item
     content = fit_cold_start_content(model, g, emb, split, config, run_dir, log, item_texts)
@@ -200,6 +182,36 @@ def fit(
     write_json(run_dir / "results.json", results)
     shutil.rmtree(checkpoint_dir, ignore_errors=True)  # the run is complete; weights stay
     return world.share(results)
+
+
+def score_test(model: Recommender, emb, sets: SplitSets, config: ExperimentConfig, device, item_entities=None) -> tuple[dict, dict]:
+    """The test set, scored once: ``(metrics, details beyond accuracy and by group)``."""
+    ec = config.eval
+    test, per_user = sets.evaluate(model, emb, "test", ec.ks, ec.batch_size, return_per_user=True)
+    truth, masked = sets.truth_and_mask("test")
+    details = evaluation_details(
+        lambda users: model.full_scores(users.to(device), emb), truth, masked, sets.train, ec.ks, ec.batch_size,
+        entities=item_entities, per_user=per_user,
+    )  # fmt: skip
+    return test, details
+
+
+def run_summary(state: LoopState, metric: str, valid: dict, test: dict, start: float, device, seed: int) -> dict:
+    """The head of ``results.json``: selection, metrics, timing and versions."""
+    return {
+        "best_epoch": state.best_epoch,
+        "epochs_run": state.epoch,
+        "selection_metric": f"valid {metric}",
+        "valid": valid,
+        "test": test,
+        "seconds_per_epoch": sum(state.epoch_times) / max(len(state.epoch_times), 1),
+        "train_seconds": time.perf_counter() - start,
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "seed": seed,
+        "kgrec_version": __version__,
+        "torch_version": torch.__version__,
+    }
 
 
 def _sum(terms: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -34,16 +34,14 @@ import torch
 
 from kgrec.config import ExperimentConfig
 from kgrec.errors import KgrecError
-from kgrec.eval.beyond import evaluation_details
 from kgrec.eval.sets import SplitSets
 from kgrec.eval.splits import Split
 from kgrec.io import write_json
 from kgrec.models.graph_tensors import GraphTensors
 from kgrec.models.sequential import SequentialRecommender
 from kgrec.train.checkpoint import LoopState, load_checkpoint, load_weights, save_checkpoint, save_weights
-from kgrec.train.loop import _truncate_metrics
+from kgrec.train.loop import _truncate_metrics, run_summary, score_test
 from kgrec.train.progress import EpochProgress, plot_curves
-from kgrec.version import __version__
 
 
 def timed_pairs(pairs: pd.DataFrame, timestamps: pd.DataFrame) -> pd.DataFrame:
@@ -203,28 +201,10 @@ def fit_sequences(
     model.set_histories(*pack_histories(test_hist, sc.max_len))
     save_weights(model, run_dir / "model.safetensors")  # the run ranks from the newest history it knows
     emb = model.infer(g)
-    test, per_user = sets.evaluate(model, emb, "test", ec.ks, ec.batch_size, return_per_user=True)
-    truth, masked = sets.truth_and_mask("test")
-    details = evaluation_details(
-        lambda users: model.full_scores(users.to(device), emb), truth, masked, sets.train, ec.ks, ec.batch_size,
-        entities=item_entities, per_user=per_user,
-    )  # fmt: skip
-    results = {
-        "best_epoch": state.best_epoch,
-        "epochs_run": state.epoch,
-        "selection_metric": f"valid {metric}",
-        "valid": state.best_valid,
-        "test": test,
-        "test_history": "shuffled (order control)" if sc.shuffle_test else "train + valid items in time order",
-        "seconds_per_epoch": sum(state.epoch_times) / max(len(state.epoch_times), 1),
-        "train_seconds": time.perf_counter() - start,
-        "device": str(device),
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-        "seed": tc.seed,
-        "kgrec_version": __version__,
-        "torch_version": torch.__version__,
-        "test_details": details,
-    }
+    test, details = score_test(model, emb, sets, config, device, item_entities)
+    results = run_summary(state, metric, state.best_valid, test, start, device, tc.seed)
+    results["test_history"] = "shuffled (order control)" if sc.shuffle_test else "train + valid items in time order"
+    results["test_details"] = details
     plot_curves(metrics_path, run_dir / "curves.png", metric)
     write_json(run_dir / "results.json", results)
     shutil.rmtree(checkpoint_dir, ignore_errors=True)
