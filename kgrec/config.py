@@ -65,6 +65,13 @@ class InteractionSource:
     #: Implicit-feedback rule: with None every row is a positive; with a number, only rows
     #: whose rating is >= it (rows without a rating are then dropped and counted).
     rating_threshold: float | None = None
+    #: Behaviours from ratings (instead of dropping low ones): with a number, a row whose
+    #: rating is >= it becomes the event ``rating_events[0]`` and any other rated row
+    #: ``rating_events[1]``, e.g. ml-100k's "like" (4-5 stars) and "rated" (1-3), so that
+    #: ``train.target_events = ["like"]`` learns likes with the other ratings as an auxiliary
+    #: behaviour. Rows without a rating are dropped and counted. Not with ``rating_threshold``.
+    rating_split: float | None = None
+    rating_events: list[str] = field(default_factory=lambda: ["like", "rated"])
     #: Keep only these event types (None = all of them).
     events: list[str] | None = None
 
@@ -223,6 +230,11 @@ class TrainConfig:
     tensorboard: bool = False
     #: Behaviours whose edges are the training targets; None = all.
     target_events: list[str] | None = None
+    #: With ``target_events``: the other behaviours whose edges stay in message passing as
+    #: their own edge types (auxiliary behaviours; they are never training targets, nor
+    #: masked or scored at test). None = every other behaviour of the graph; [] = none (the
+    #: target-only graph, the comparison that says what the auxiliary behaviours add).
+    auxiliary_events: list[str] | None = None
     #: ``full`` (every step propagates over the whole training graph) or ``neighbor``
     #: (mini-batches: every step propagates over a sampled neighbourhood of the batch only,
     #: for graphs that do not fit in GPU memory; lightgcn encoder; see kgrec.train.step).

@@ -84,6 +84,13 @@ def check_for_graph(config: ExperimentConfig, kg: KnowledgeGraph) -> None:
                 f"train.target_events = {events}: the graph has no {unknown[0]!r} interactions "
                 f"(its behaviours: {', '.join(kg.behaviours)})"
             )
+    auxiliary = config.train.auxiliary_events or []
+    unknown = [e for e in auxiliary if e not in kg.behaviours]
+    if unknown:
+        raise KgrecError(
+            f"train.auxiliary_events = {auxiliary}: the graph has no {unknown[0]!r} interactions "
+            f"(its behaviours: {', '.join(kg.behaviours)})"
+        )
     check_item_item(config.model.item_item, config.model.item_item_l2, kg.num_items)
     if getattr(MODELS[config.model.encoder], "sequential", False):
         _check_timestamps(config, kg)
@@ -152,6 +159,15 @@ def _check_train(config: ExperimentConfig) -> None:
         raise KgrecError("train.tensorboard = true needs the tensorboard package: pip install 'kgrec[tensorboard]'")
     if t.target_events is not None and (not t.target_events or not all(e.strip() for e in t.target_events)):
         raise KgrecError(f"train.target_events = {t.target_events} must name at least one behaviour (or be left out: all)")
+    if t.auxiliary_events is not None:
+        if t.target_events is None:
+            raise KgrecError(
+                f"train.auxiliary_events = {t.auxiliary_events} needs train.target_events: with every behaviour "
+                "a target there is no auxiliary one"
+            )
+        both = sorted(set(t.auxiliary_events) & set(t.target_events))
+        if both:
+            raise KgrecError(f"train.auxiliary_events and train.target_events both name {both[0]!r}: a behaviour is one or the other")
 
 
 def _check_eval(config: ExperimentConfig) -> None:

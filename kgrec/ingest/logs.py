@@ -76,6 +76,7 @@ BAD_ESCAPE = "invalid Unicode escape"
 NOT_SELECTED = "event not selected"
 BELOW_THRESHOLD = "below rating threshold"
 NO_RATING = "no rating (rating_threshold is set)"
+NO_RATING_SPLIT = "no rating (rating_split is set)"
 DUPLICATE = "duplicate"
 
 
@@ -137,6 +138,7 @@ def read_interactions(
     """
     if source.path is None:
         raise KgrecError("no interaction log given (interactions.path is not set)")
+    _check_rating_rules(source)
     path = Path(source.path)
     if base_dir is not None and not path.is_absolute():
         path = Path(base_dir) / path
@@ -161,6 +163,23 @@ def read_interactions(
         )
     report.kept(SOURCE, len(table))
     return table
+
+
+def _check_rating_rules(source: InteractionSource) -> None:
+    """``rating_split`` and ``rating_threshold`` are two answers to one question: refuse both."""
+    if source.rating_split is None:
+        return
+    if source.rating_threshold is not None:
+        raise KgrecError(
+            "interactions.rating_split and interactions.rating_threshold are both set: the split keeps "
+            "low ratings as their own behaviour, the threshold drops them; set one"
+        )
+    names = source.rating_events
+    if len(names) != 2 or not all(isinstance(n, str) and n.strip() for n in names) or names[0] == names[1]:
+        raise KgrecError(
+            f"interactions.rating_events = {names} must be two different behaviour names: "
+            "[at or above rating_split, below it], e.g. [\"like\", \"rated\"]"
+        )
 
 
 # --------------------------------------------------------------------------- validation
@@ -225,6 +244,14 @@ def _check_chunk(
         {"user": "str", "item": "str", "event": "str", "rating": "float64", "timestamp": "float64"}
     )
 
+    if source.rating_split is not None:
+        # The event a rating says (like / rated) replaces the log's own; the events filter
+        # below then selects among these names.
+        missing = table["rating"].isna().to_numpy()
+        report.dropped(SOURCE, NO_RATING_SPLIT, int(missing.sum()))
+        table = table.loc[~missing].copy()
+        high, low = source.rating_events
+        table["event"] = np.where(table["rating"].to_numpy() >= source.rating_split, high, low)
     if source.events is not None:
         selected = table["event"].isin(source.events).to_numpy()
         report.dropped(SOURCE, NOT_SELECTED, int((~selected).sum()))

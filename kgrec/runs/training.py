@@ -29,7 +29,7 @@ from kgrec.train.device import seed_everything
 from kgrec.train.loop import fit
 from kgrec.train.sequences import fit_sequences
 from kgrec.models.sequential import is_sequential
-from kgrec.train.view import target_pairs, training_tensors
+from kgrec.train.view import graph_events, target_pairs, training_tensors
 
 
 def prepare_model(
@@ -45,7 +45,8 @@ def prepare_model(
         features, has_text = build_node_features(kg, config.text, device=str(device))
     held_out = pd.concat([split.valid, split.test, *([split.withheld] if split.withheld is not None else [])], ignore_index=True)[["user", "item"]]
     g = training_tensors(
-        kg, held_out, use_kg=config.model.use_kg, kg_min_degree=config.model.kg_min_degree, features=features, has_text=has_text
+        kg, held_out, use_kg=config.model.use_kg, kg_min_degree=config.model.kg_min_degree, features=features, has_text=has_text,
+        events=graph_events(kg, config.train.target_events, config.train.auxiliary_events),
     )
     g = g.to(device)
     view = None

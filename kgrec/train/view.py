@@ -15,6 +15,16 @@ from kgrec.graph.container import ITEM, REVERSE_PREFIX, USER, KnowledgeGraph
 from kgrec.models.graph_tensors import GraphTensors
 
 
+def graph_events(kg: KnowledgeGraph, target_events: list[str] | None, auxiliary_events: list[str] | None) -> list[str] | None:
+    """The behaviours whose edges enter message passing: the targets and the auxiliary ones.
+
+    None (every behaviour) unless targets are named and ``auxiliary_events`` narrows the rest.
+    """
+    if target_events is None or auxiliary_events is None:
+        return None
+    return [b for b in kg.behaviours if b in target_events or b in auxiliary_events]
+
+
 def target_pairs(kg: KnowledgeGraph, target_events: list[str] | None = None) -> pd.DataFrame:
     """Unique (user, item) positives of the target behaviours, with their first timestamp."""
     inter = kg.interactions
@@ -36,6 +46,7 @@ def training_tensors(
     kg_min_degree: int = 1,
     features: torch.Tensor | None = None,
     has_text: torch.Tensor | None = None,
+    events: list[str] | None = None,
 ) -> GraphTensors:
     """Flatten ``kg`` into :class:`GraphTensors`, dropping held-out pairs' interactions.
 
@@ -44,6 +55,8 @@ def training_tensors(
         use_kg: include knowledge edges (False: the user-item graph alone).
         kg_min_degree: drop knowledge edges that touch an entity with fewer knowledge edges
             than this (users and items are never dropped).
+        events: the behaviours whose edges enter (None: all). Every behaviour keeps its
+            relation name, with no edges when left out, so models see the same relations.
     """
     offsets = kg.node_offsets()
     inter = kg.interactions
@@ -52,6 +65,8 @@ def training_tensors(
         gone = held_out["user"].to_numpy() * kg.num_items + held_out["item"].to_numpy()
         inter = inter[~np.isin(keys, gone)]
     inter = inter.drop_duplicates(["user", "item", "event"])
+    if events is not None:
+        inter = inter[inter["event"].isin(events)]
 
     names: list[str] = []
     sources, targets, types = [], [], []

@@ -14,6 +14,9 @@ CASES = [
     ("[eval]\nratios = [0.8, 0.3, 0.1]\n", [], "sum to 1.2; they must sum to 1"),
     ("[eval]\nks = [10, 0]\n", [], "eval.ks = [10, 0] must be distinct positive cut-offs"),
     ("[train]\ntarget_events = [\"purchase\"]\n", [], "no 'purchase' interactions (its behaviours: click)"),
+    ("[train]\ntarget_events = [\"click\"]\nauxiliary_events = [\"view\"]\n", [], "train.auxiliary_events = ['view']: the graph has no 'view'"),
+    ("[train]\nauxiliary_events = []\n", [], "train.auxiliary_events = [] needs train.target_events"),
+    ("[train]\ntarget_events = [\"click\"]\nauxiliary_events = [\"click\"]\n", [], "both name 'click'"),
     ("[train]\nbatch_size = 0\n", [], "train.batch_size = 0 must be 1 or more"),
     ("[train]\ntemperature = 0.0\nloss = \"softmax\"\n", [], "train.temperature = 0.0 must be a positive number"),
 ]

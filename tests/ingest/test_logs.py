@@ -273,6 +273,33 @@ def test_rating_threshold_keeps_ratings_at_or_above_it(write, report):
     assert counts["dropped: no rating (rating_threshold is set)"] == 1
 
 
+def test_rating_split_turns_ratings_into_two_behaviours(write, report):
+    path = write("log.csv", "user,item,event,rating\na,1,rate,4\na,2,rate,3.5\na,3,rate,5\na,4,rate,\n")
+    table = read(path, report, rating_split=4)
+    assert table["item"].tolist() == ["1", "2", "3"]
+    assert table["event"].tolist() == ["like", "rated", "like"]  # the log's own event is replaced
+    assert report.counts["interactions"]["dropped: no rating (rating_split is set)"] == 1
+
+
+def test_rating_split_names_are_the_users_and_the_events_filter_sees_them(write):
+    path = write("log.csv", "user,item,rating\na,1,1\na,2,5\n")
+    table = read(path, rating_split=3, rating_events=["good", "bad"], events=["good"])
+    assert table["item"].tolist() == ["2"] and table["event"].tolist() == ["good"]
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"rating_split": 4, "rating_threshold": 4}, "both set"),
+        ({"rating_split": 4, "rating_events": ["like"]}, "two different behaviour names"),
+        ({"rating_split": 4, "rating_events": ["like", "like"]}, "two different behaviour names"),
+    ],
+)
+def test_rating_split_refuses_contradictions(write, options, message):
+    with pytest.raises(KgrecError, match=message):
+        read(write("log.csv", "user,item,rating\na,1,4\n"), **options)
+
+
 def test_without_threshold_every_row_is_positive(write):
     assert len(read(write("log.csv", "user,item,rating\na,1,0\na,2,-1\na,3,\n"))) == 3
 

@@ -2,7 +2,7 @@ import pandas as pd
 import torch
 
 from kgrec.graph.build import build_graph
-from kgrec.train.view import target_pairs, training_tensors
+from kgrec.train.view import graph_events, target_pairs, training_tensors
 
 
 def _pairs(g, rel_prefix=""):
@@ -61,3 +61,22 @@ def test_leaf_entities_can_be_left_out(tiny_tables):
     comedy = kg.node_offsets()["Genre"] + genres.index("http://example.org/genre/comedy")
     assert g.kg_edge_index.size(1) == 2
     assert set(g.kg_edge_index[1].tolist()) == {comedy}
+
+
+def test_events_keep_only_the_named_behaviours_but_every_relation(tiny_tables):
+    kg = build_graph(tiny_tables)
+    full = training_tensors(kg, None)
+    buy_only = training_tensors(kg, None, events=["buy"])
+    assert buy_only.relation_names == full.relation_names  # the model sees the same relations
+    click = full.relation_names.index("click")
+    assert int((buy_only.edge_type == click).sum()) == 0 and int((full.edge_type == click).sum()) == 6
+    buy = full.relation_names.index("buy")
+    assert int((buy_only.edge_type == buy).sum()) == int((full.edge_type == buy).sum()) == 3
+
+
+def test_graph_events_targets_plus_the_auxiliary_ones(tiny_tables):
+    kg = build_graph(tiny_tables)
+    assert graph_events(kg, None, None) is None
+    assert graph_events(kg, ["buy"], None) is None  # every other behaviour stays auxiliary
+    assert graph_events(kg, ["buy"], []) == ["buy"]
+    assert sorted(graph_events(kg, ["buy"], ["click"])) == ["buy", "click"]
