@@ -135,3 +135,12 @@ def test_build_from_a_recbole_folder(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "Graph: 2 users, 2 items" in out
     assert "item -[" in out and "]-> entity: 2 edges" in out
+
+
+def test_build_rating_split_gives_two_behaviours(tmp_path):
+    (tmp_path / "log.csv").write_text("user,item,rating\na,1,5\na,2,2\nb,1,4\nb,3,\n")
+    assert main(["build", "--interactions", str(tmp_path / "log.csv"), "--rating-split", "4", "--out", str(tmp_path / "g")]) == 0
+    inter = pd.read_parquet(tmp_path / "g" / "interactions.parquet")
+    assert sorted(inter["event"].unique()) == ["like", "rated"]
+    assert (inter["event"] == "like").sum() == 2  # b's unrated row is dropped and counted
+    assert "no rating (rating_split is set)" in (tmp_path / "g" / "report.txt").read_text()

@@ -35,6 +35,8 @@ def _spec_from_args(args):
         spec.rdf.user_iri = args.user_iri
     if args.rating_threshold is not None:
         spec.interactions.rating_threshold = args.rating_threshold
+    if args.rating_split is not None:
+        spec.interactions.rating_split = args.rating_split
     if args.format:
         spec.interactions.format = args.format
     if args.delimiter:
@@ -130,6 +132,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--delimiter", help="field delimiter of a text log (e.g. ';', or 'tab')")
     p.add_argument("--column", action="append", metavar="FIELD=NAME", help="map a log column, e.g. user=customer_id (repeatable)")
     p.add_argument("--rating-threshold", type=float, help="implicit feedback: keep rows with rating >= this (default: every row)")
+    p.add_argument(
+        "--rating-split", type=float,
+        help="two behaviours from ratings: rows with rating >= this become 'like', the other rated rows 'rated' "
+        "(names: interactions.rating_events in the spec)",
+    )
     p.add_argument("--rdf", action="append", metavar="FILE", help="RDF about items (repeatable)")
     p.add_argument("--rdf-format", help="rdflib format for the RDF files (default: from the extension)")
     p.add_argument("--item-iri", metavar="TEMPLATE", help="item IRI template, e.g. 'http://example.org/item/{id}'")
