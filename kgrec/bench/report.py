@@ -103,11 +103,13 @@ def summarise(runs: pd.DataFrame) -> pd.DataFrame:
 
 def markdown(summary: pd.DataFrame, suite, jobs: int = 1, wall_seconds: float | None = None) -> str:
     cols = [f"{m}@{k}" for k in KS for m in METRICS]
+    selection = sorted({m.config.eval.metric for m in suite.models if getattr(m, "config", None) is not None}) or ["ndcg@20"]
     lines = [
         f"# Benchmark suite `{suite.name}`",
         "",
         f"Test metrics (full ranking, train and validation items masked; weights selected on validation "
-        f"NDCG@20), mean ± standard deviation over seeds {suite.seeds}.",
+        f"{' / '.join(s.upper().replace('RECALL', 'Recall').replace('NDCG', 'NDCG') for s in selection)}), "
+        f"mean ± standard deviation over seeds {suite.seeds}.",
         "",
         f"- Hardware: {hardware(jobs)}",
         f"- kgrec {__version__}; written {time.strftime('%Y-%m-%d %H:%M %Z')}",
