@@ -76,21 +76,14 @@ def check_experiment(config: ExperimentConfig) -> None:
 
 def check_for_graph(config: ExperimentConfig, kg: KnowledgeGraph) -> None:
     """What depends on the graph: target behaviours it has, a catalogue the item-item view fits."""
-    events = config.train.target_events
-    if events is not None:
+    for key in ("target_events", "auxiliary_events"):
+        events = getattr(config.train, key) or []
         unknown = [e for e in events if e not in kg.behaviours]
         if unknown:
             raise KgrecError(
-                f"train.target_events = {events}: the graph has no {unknown[0]!r} interactions "
+                f"train.{key} = {events}: the graph has no {unknown[0]!r} interactions "
                 f"(its behaviours: {', '.join(kg.behaviours)})"
             )
-    auxiliary = config.train.auxiliary_events or []
-    unknown = [e for e in auxiliary if e not in kg.behaviours]
-    if unknown:
-        raise KgrecError(
-            f"train.auxiliary_events = {auxiliary}: the graph has no {unknown[0]!r} interactions "
-            f"(its behaviours: {', '.join(kg.behaviours)})"
-        )
     check_item_item(config.model.item_item, config.model.item_item_l2, kg.num_items)
     if getattr(MODELS[config.model.encoder], "sequential", False):
         _check_timestamps(config, kg)

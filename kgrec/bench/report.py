@@ -101,14 +101,20 @@ def summarise(runs: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()
 
 
+def _metric_label(metric: str) -> str:
+    """``ndcg@10`` -> ``NDCG@10``, ``recall@20`` -> ``Recall@20``: how the tables name them."""
+    name, _, k = metric.partition("@")
+    return f"{name.upper() if name in ('ndcg', 'mrr', 'auc') else name.capitalize()}@{k}"
+
+
 def markdown(summary: pd.DataFrame, suite, jobs: int = 1, wall_seconds: float | None = None) -> str:
     cols = [f"{m}@{k}" for k in KS for m in METRICS]
-    selection = sorted({m.config.eval.metric for m in suite.models if getattr(m, "config", None) is not None}) or ["ndcg@20"]
+    selection = " / ".join(_metric_label(m) for m in sorted({model.config.eval.metric for model in suite.models}))
     lines = [
         f"# Benchmark suite `{suite.name}`",
         "",
         f"Test metrics (full ranking, train and validation items masked; weights selected on validation "
-        f"{' / '.join(s.upper().replace('RECALL', 'Recall').replace('NDCG', 'NDCG') for s in selection)}), "
+        f"{selection}), "
         f"mean ± standard deviation over seeds {suite.seeds}.",
         "",
         f"- Hardware: {hardware(jobs)}",
