@@ -16,6 +16,7 @@ import pandas as pd
 import torch
 
 from kgrec.bench.suite import run_folder
+from kgrec.eval.paired import paired_difference, read_per_user
 from kgrec.io import atomic_path, write_text
 from kgrec.version import __version__
 
@@ -107,7 +108,51 @@ def _metric_label(metric: str) -> str:
     return f"{name.upper() if name in ('ndcg', 'mrr', 'auc') else name.capitalize()}@{k}"
 
 
-def markdown(summary: pd.DataFrame, suite, jobs: int = 1, wall_seconds: float | None = None) -> str:
+def paired_rows(suite, out: Path, dataset: str, metric: str) -> list[tuple[str, dict]]:
+    """Each row against ``suite.reference`` on ``metric``, user by user (:mod:`kgrec.eval.paired`):
+    ``(row name, paired_difference)`` for the rows whose runs kept per-user metrics."""
+    if suite.reference is None:
+        return []
+    by_name = {m.name: m for m in suite.models}
+
+    def values(name):
+        model = by_name[name]
+        return read_per_user([run_folder(out, dataset, name, seed) for seed in suite.seeds_for(model)], metric)
+
+    reference = values(suite.reference)
+    if reference is None:
+        return []
+    rows = []
+    for model in suite.models:
+        if model.name == suite.reference:
+            continue
+        other = values(model.name)
+        result = paired_difference(reference, other) if other is not None else None
+        if result is not None:
+            rows.append((model.name, result))
+    return rows
+
+
+def _paired_markdown(rows: list[tuple[str, dict]], reference: str, metric: str) -> list[str]:
+    label = _metric_label(metric)
+    lines = [
+        f"Against `{reference}`, user by user (kgrec.eval.paired): the mean over test users of (row − {reference}) "
+        f"in {label}, each user's value averaged over the seeds the row has; 95% interval and two-sided p of the "
+        "paired t-test (normal approximation). The seeds' sd above is training noise only; this is the test set's. "
+        "An interval that holds 0 is a difference this test set cannot tell from none.",
+        "",
+        f"| model | {reference} {label} | row − {reference} | relative | 95% interval | p | users |",
+        "|---|---:|---:|---:|---|---:|---:|",
+    ]
+    for name, r in rows:
+        lines.append(
+            f"| {name} | {r['reference_mean']:.4f} | {r['difference']:+.4f} | {100 * r['relative']:+.1f}% "
+            f"| [{r['ci_low']:+.4f}, {r['ci_high']:+.4f}] | {r['p_value']:.3g} | {r['users']} |"
+        )
+    return lines + [""]
+
+
+def markdown(summary: pd.DataFrame, suite, jobs: int = 1, wall_seconds: float | None = None, out: Path | None = None) -> str:
     cols = [f"{m}@{k}" for k in KS for m in METRICS]
     selection = " / ".join(_metric_label(m) for m in sorted({model.config.eval.metric for model in suite.models}))
     lines = [
@@ -160,6 +205,12 @@ def markdown(summary: pd.DataFrame, suite, jobs: int = 1, wall_seconds: float | 
                 cells = [f"{r[c + '_mean']:.4f}" if pd.notna(r[c + "_mean"]) else "-" for c, _ in present]
                 lines.append(f"| {r['model']} | " + " | ".join(cells) + " |")
             lines.append("")
+        if out is not None and suite.reference is not None:
+            metrics = sorted({model.config.eval.metric for model in suite.models})
+            for metric in metrics:
+                rows = paired_rows(suite, out, dataset, metric)
+                if rows:
+                    lines += _paired_markdown(rows, suite.reference, metric)
     return "\n".join(lines) + "\n"
 
 
@@ -233,5 +284,5 @@ def write_report(suite, out: Path, models=None, jobs: int = 1, wall_seconds: flo
         runs.to_csv(tmp, index=False)
     with atomic_path(out / "summary.csv", ".csv") as tmp:
         summary.to_csv(tmp, index=False)
-    write_text(out / "results.md", markdown(summary, suite, jobs, wall_seconds))
+    write_text(out / "results.md", markdown(summary, suite, jobs, wall_seconds, out))
     plots(runs, summary, suite, out, models or suite.models)

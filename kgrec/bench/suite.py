@@ -7,6 +7,8 @@ its base configuration) plus::
     name = "ml-100k"                      # results go to experiments/results/<name>/
     base = "ml-100k-best.toml"            # the configuration every model starts from
     seeds = [2024, 2025, 2026]            # training seeds; the split is the same for all
+    reference = "kgrec"                   # optional: the row the others are compared with per
+                                          #   user (default: the row named "kgrec", if any)
     datasets = [{ name = "ml-100k", graph = "../graphs/ml-100k",
                   spec = "../graphs/ml-100k.toml", fetch = "ml-100k" }]
 
@@ -59,6 +61,8 @@ class Suite:
     seeds: list[int]
     datasets: list[BenchDataset]
     models: list[BenchModel] = field(default_factory=list)
+    #: The row every other row is compared with, user by user (:mod:`kgrec.eval.paired`); None: no comparison.
+    reference: str | None = None
 
     def seeds_for(self, model: BenchModel) -> list[int]:
         """The seeds ``model`` runs with: its own, or the suite's."""
@@ -69,6 +73,10 @@ class Suite:
 #: cold items (:mod:`kgrec.train.content`) changes no ranking of the trained catalogue and adds
 #: about a quarter to an ml-100k run's time, so benchmark rows skip it.
 SUITE_DEFAULTS = {"coldstart": {"content": "none"}}
+
+
+#: The row other rows are compared with when ``bench.reference`` is not given (if the suite has it).
+DEFAULT_REFERENCE = "kgrec"
 
 
 def slug(name: str) -> str:
@@ -86,7 +94,7 @@ def load_suite(path: Path) -> Suite:
     bench = read_toml(path).get("bench")
     if not isinstance(bench, dict):
         raise KgrecError("not a benchmark suite: it has no [bench] table", path=path)
-    known = {"name", "base", "seeds", "datasets", "models"}
+    known = {"name", "base", "seeds", "datasets", "models", "reference"}
     unknown = sorted(set(bench) - known)
     if unknown:
         raise KgrecError(f"unknown key bench.{unknown[0]} (known: {', '.join(sorted(known))})", path=path)
@@ -136,4 +144,7 @@ def load_suite(path: Path) -> Suite:
         models.append(BenchModel(name, kind, config, own_seeds))
     if not models:
         raise KgrecError("bench.models is empty", path=path)
-    return Suite(bench.get("name", path.stem), path, seeds, datasets, models)
+    reference = bench.get("reference", DEFAULT_REFERENCE if DEFAULT_REFERENCE in names else None)
+    if reference is not None and reference not in names:
+        raise KgrecError(f"bench.reference = {reference!r} is not a row of the suite (rows: {', '.join(sorted(names))})", path=path)
+    return Suite(bench.get("name", path.stem), path, seeds, datasets, models, reference)

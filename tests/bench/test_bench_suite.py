@@ -8,7 +8,10 @@ import pandas as pd
 import pytest
 
 from kgrec.bench import load_suite
+from kgrec.bench.report import paired_rows
 from kgrec.bench.runner import run_suite
+from kgrec.bench.suite import run_folder
+from kgrec.eval.paired import write_per_user
 from kgrec.experiment import load_experiment
 from kgrec.errors import KgrecError
 
@@ -58,6 +61,9 @@ def test_suite_runs_and_reports(suite_file, tmp_path):
     assert 0 <= popularity["auc"] <= 1 and 0 < popularity["coverage@20"] <= 1
     assert popularity["ild@20"] > 0  # the toy graph's items have genres
     assert (out / "toy-metrics.png").stat().st_size > 0 and (out / "toy-validation-ndcg.png").stat().st_size > 0
+    for model in ("popularity", "gnn-no-kg"):  # every run keeps its per-user test metrics for paired comparisons
+        per_user = pd.read_csv(out / "runs" / "toy" / model / "seed-1" / "test_per_user.csv")
+        assert per_user["ndcg@20"].mean() == pytest.approx(runs[(runs["model"] == suite.models[0 if model == "popularity" else 1].name) & (runs["seed"] == 1)]["ndcg@20"].iloc[0])
 
     # a second call skips finished runs: their results are untouched
     stamp = (out / "runs" / "toy" / "gnn-no-kg" / "seed-1" / "results.json").stat().st_mtime_ns
@@ -107,6 +113,29 @@ def test_bad_suites(tmp_path):
     (tmp_path / "d.toml").write_text('[bench]\ndatasets = [{ name = "x", graph = "g" }]\n[[bench.models]]\nname = "kgrec, 2 layers"\n')
     with pytest.raises(KgrecError, match="has a comma, so --only"):
         load_suite(tmp_path / "d.toml")
+
+
+def test_rows_are_compared_with_the_reference_user_by_user(suite_file, tmp_path):
+    suite_file.write_text(suite_file.read_text().replace('seeds = [1, 2]\n', 'seeds = [1, 2]\nreference = "Popularity"\n'))
+    suite = load_suite(suite_file)
+    assert suite.reference == "Popularity"
+    out = tmp_path / "results"
+    users = range(60)
+    for seed, shift in ((1, 0.0), (2, 0.2)):  # the GNN row: 0.1 better on average over its two seeds
+        for slug, values in (("popularity", [0.3] * 60), ("gnn-no-kg", [0.3 + shift] * 60)):
+            folder = run_folder(out, "toy", {"popularity": "Popularity", "gnn-no-kg": "GNN no KG"}[slug], seed)
+            folder.mkdir(parents=True)
+            write_per_user(pd.DataFrame({"user": users, "ndcg@20": values}), folder)
+    (name, r), = paired_rows(suite, out, "toy", "ndcg@20")
+    assert name == "GNN no KG" and r["users"] == 60
+    assert r["difference"] == pytest.approx(0.1) and r["relative"] == pytest.approx(1 / 3)
+    assert paired_rows(suite, out, "toy", "recall@20") == []  # not kept: nothing to compare
+
+
+def test_the_reference_must_be_a_row(suite_file):
+    suite_file.write_text(suite_file.read_text().replace('seeds = [1, 2]\n', 'seeds = [1, 2]\nreference = "kgrec"\n'))
+    with pytest.raises(KgrecError, match="bench.reference = 'kgrec' is not a row of the suite"):
+        load_suite(suite_file)
 
 
 @pytest.mark.slow
