@@ -110,35 +110,39 @@ def _metric_label(metric: str) -> str:
 
 def paired_rows(suite, out: Path, dataset: str, metric: str) -> list[tuple[str, dict]]:
     """Each row against ``suite.reference`` on ``metric``, user by user (:mod:`kgrec.eval.paired`):
-    ``(row name, paired_difference)`` for the rows whose runs kept per-user metrics."""
+    ``(row name, paired_difference)`` for the rows whose runs kept per-user metrics. Only the
+    seeds both rows have count, so each pair of runs shares its split and its test users."""
     if suite.reference is None:
         return []
     by_name = {m.name: m for m in suite.models}
+    reference_seeds = suite.seeds_for(by_name[suite.reference])
 
-    def values(name):
-        model = by_name[name]
-        return read_per_user([run_folder(out, dataset, name, seed) for seed in suite.seeds_for(model)], metric)
+    def values(name, seeds):
+        return read_per_user([run_folder(out, dataset, name, seed) for seed in seeds], metric)
 
-    reference = values(suite.reference)
-    if reference is None:
-        return []
     rows = []
     for model in suite.models:
         if model.name == suite.reference:
             continue
-        other = values(model.name)
-        result = paired_difference(reference, other) if other is not None else None
+        seeds = [s for s in suite.seeds_for(model) if s in reference_seeds]
+        reference, other = values(suite.reference, seeds), values(model.name, seeds)
+        result = paired_difference(reference, other) if reference is not None and other is not None else None
         if result is not None:
             rows.append((model.name, result))
     return rows
 
 
-def _paired_markdown(rows: list[tuple[str, dict]], reference: str, metric: str) -> list[str]:
+def _paired_markdown(rows: list[tuple[str, dict]], reference: str, metric: str, split: str) -> list[str]:
     label = _metric_label(metric)
+    noise = (
+        "The seeds' sd above is training noise only (every seed has the same test set); this is the test set's."
+        if split == "fixed"
+        else "Each seed has its own split here; a user's value is averaged over the splits that hold them in test."
+    )
     lines = [
         f"Against `{reference}`, user by user (kgrec.eval.paired): the mean over test users of (row − {reference}) "
-        f"in {label}, each user's value averaged over the seeds the row has; 95% interval and two-sided p of the "
-        "paired t-test (normal approximation). The seeds' sd above is training noise only; this is the test set's. "
+        f"in {label}, each user's value averaged over the seeds both rows have; 95% interval and two-sided p of the "
+        f"paired t-test (normal approximation). {noise} "
         "An interval that holds 0 is a difference this test set cannot tell from none.",
         "",
         f"| model | {reference} {label} | row − {reference} | relative | 95% interval | p | users |",
@@ -160,7 +164,8 @@ def markdown(summary: pd.DataFrame, suite, jobs: int = 1, wall_seconds: float | 
         "",
         f"Test metrics (full ranking, train and validation items masked; weights selected on validation "
         f"{selection}), "
-        f"mean ± standard deviation over seeds {suite.seeds}.",
+        f"mean ± standard deviation over seeds {suite.seeds}"
+        + (" (each seed with its own split: the sd holds the split's noise too)." if suite.split == "per-seed" else "."),
         "",
         f"- Hardware: {hardware(jobs)}",
         f"- kgrec {__version__}; written {time.strftime('%Y-%m-%d %H:%M %Z')}",
@@ -210,7 +215,7 @@ def markdown(summary: pd.DataFrame, suite, jobs: int = 1, wall_seconds: float | 
             for metric in metrics:
                 rows = paired_rows(suite, out, dataset, metric)
                 if rows:
-                    lines += _paired_markdown(rows, suite.reference, metric)
+                    lines += _paired_markdown(rows, suite.reference, metric, suite.split)
     return "\n".join(lines) + "\n"
 
 

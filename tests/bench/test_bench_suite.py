@@ -132,6 +132,20 @@ def test_rows_are_compared_with_the_reference_user_by_user(suite_file, tmp_path)
     assert paired_rows(suite, out, "toy", "recall@20") == []  # not kept: nothing to compare
 
 
+def test_per_seed_splits_reseed_the_split_with_the_training_seed(suite_file):
+    fixed = load_suite(suite_file)
+    assert fixed.split == "fixed"
+    assert [fixed.config_for(fixed.models[1], s).eval.split_seed for s in (1, 2)] == [fixed.models[1].config.eval.split_seed] * 2
+    suite_file.write_text(suite_file.read_text().replace('seeds = [1, 2]\n', 'seeds = [1, 2]\nsplit = "per-seed"\n'))
+    suite = load_suite(suite_file)
+    configs = [suite.config_for(suite.models[1], s) for s in (1, 2)]
+    assert [(c.train.seed, c.eval.split_seed) for c in configs] == [(1, 1), (2, 2)]
+    assert suite.models[1].config.train.seed != 2 or suite.models[1].config.eval.split_seed != 2  # the row's own config is untouched
+    suite_file.write_text(suite_file.read_text().replace('split = "per-seed"', 'split = "random"'))
+    with pytest.raises(KgrecError, match="bench.split = 'random' is not one of: fixed, per-seed"):
+        load_suite(suite_file)
+
+
 def test_the_reference_must_be_a_row(suite_file):
     suite_file.write_text(suite_file.read_text().replace('seeds = [1, 2]\n', 'seeds = [1, 2]\nreference = "kgrec"\n'))
     with pytest.raises(KgrecError, match="bench.reference = 'kgrec' is not a row of the suite"):
