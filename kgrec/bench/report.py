@@ -57,6 +57,35 @@ DETAIL_COLUMNS = [
 ]
 
 
+#: What a scenes suite's table shows per scene.
+SCENE_METRICS = ("recall@20", "ndcg@20")
+
+
+def _scene_table(table: pd.DataFrame) -> list[str]:
+    """Per-scene test NDCG@20 and Recall@20 (mean ± sd), when the suite's runs have scenes."""
+    scenes = sorted({c.split(" ")[1] for c in table.columns if c.startswith("scene ") and c.endswith("ndcg@20_mean")})
+    if not scenes:
+        return []
+    lines = [
+        "Per scene (each held-out pair ranked in its own scene over that scene's catalogue; "
+        "kgrec.train.scenes), test NDCG@20 / Recall@20:",
+        "",
+        "| model | " + " | ".join(scenes) + " |",
+        "|---|" + "|".join("---:" for _ in scenes) + "|",
+    ]
+    for _, r in table.iterrows():
+        cells = []
+        for s in scenes:
+            n, rc = f"scene {s} ndcg@20", f"scene {s} recall@20"
+            if pd.isna(r.get(n + "_mean")):
+                cells.append("-")
+                continue
+            sd = "" if r["seeds"] == 1 else f" ± {r[n + '_std']:.4f}"
+            cells.append(f"{r[n + '_mean']:.4f}{sd} / {r[rc + '_mean']:.4f}")
+        lines.append(f"| {r['model']} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
 def _detail_columns(details: dict | None) -> dict:
     """The breakdown of one run's ``test_details`` as flat columns (NaN where absent)."""
     if not details:
@@ -87,6 +116,8 @@ def collect(suite, out: Path, models=None) -> pd.DataFrame:
                 row["total_seconds"] = res["train_seconds"]
                 row["device"] = res.get("device_name", res.get("device"))
                 row.update(_detail_columns(res.get("test_details")))
+                for scene, metrics in (res.get("test_scenes") or {}).items():  # a scenes run (kgrec.train.scenes)
+                    row.update({f"scene {scene} {m}": metrics[m] for m in SCENE_METRICS})
                 rows.append(row)
     return pd.DataFrame(rows)
 
@@ -195,6 +226,7 @@ def markdown(summary: pd.DataFrame, suite, jobs: int = 1, wall_seconds: float | 
             cells += [f"{r['best_epoch_mean']:.0f}", f"{r['seconds_per_epoch_mean']:.2f}", f"{r['total_seconds_mean']:.0f}", str(r["device"])]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
+        lines += _scene_table(table)
         present = [(c, h) for c, h in DETAIL_COLUMNS if f"{c}_mean" in table.columns]
         if present:
             lines += [

@@ -186,3 +186,21 @@ def test_suite_rows_skip_the_content_model_unless_asked(suite_file):
     suite = load_suite(suite_file)
     contents = {m.name: m.config.coldstart.content for m in suite.models}
     assert contents == {"Popularity": "none", "GNN no KG": "none", "with cold start": "distill"}
+
+
+def test_a_scenes_suite_reports_each_scene():
+    import pandas as pd
+
+    from kgrec.bench.report import _scene_table
+
+    table = pd.DataFrame(
+        {"model": ["global", "adapted"], "seeds": [3, 1],
+         "scene home ndcg@20_mean": [0.2, 0.3], "scene home ndcg@20_std": [0.01, 0.0],
+         "scene home recall@20_mean": [0.4, 0.5], "scene search ndcg@20_mean": [0.1, None],
+         "scene search ndcg@20_std": [0.0, None], "scene search recall@20_mean": [0.2, None]}
+    )  # fmt: skip
+    lines = _scene_table(table)
+    assert lines[2] == "| model | home | search |"
+    assert lines[4] == "| global | 0.2000 ± 0.0100 / 0.4000 | 0.1000 ± 0.0000 / 0.2000 |"
+    assert lines[5] == "| adapted | 0.3000 / 0.5000 | - |"
+    assert _scene_table(table[["model", "seeds"]]) == []
