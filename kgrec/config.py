@@ -305,6 +305,32 @@ class SequenceConfig:
 
 
 @dataclass
+class UpdateConfig:
+    """``kgrec update``: folding new interactions, users and items into a trained run
+    (:mod:`kgrec.runs.update`, :mod:`kgrec.train.update`). Defaults chosen on the validation
+    window of the streaming protocol on ml-100k (see the README's "Incremental updates")."""
+
+    #: Passes over the new training interactions (each step also replays old ones); the pass
+    #: with the best validation metric is kept, the unchanged parent (pass 0) included.
+    epochs: int = 3
+    #: Pairs per fine-tuning step, new and replayed together.
+    batch_size: int = 2048
+    lr: float = 1e-3
+    #: Old training interactions replayed per new one in every step (a uniform sample of the
+    #: parent's training pairs, drawn afresh each step); 0 fine-tunes on the new ones alone.
+    replay_ratio: float = 1.0
+    #: Weight of the distillation of the parent's final embeddings of the users and items it
+    #: knew (mean squared distance, GraphSAIL's self-embedding term); 0 turns it off.
+    distill_weight: float = 1.0
+    #: Weight of GraphSAIL's local-structure term: each known user's and item's dot product
+    #: with the mean of its neighbours keeps the parent's value; 0 turns it off.
+    structure_weight: float = 0.0
+    #: A new user's ID embedding starts as the mean layer-0 embedding of their training items
+    #: (``items``), or zero (``zero``: the user is the propagation of their items alone).
+    user_init: str = "items"
+
+
+@dataclass
 class ExperimentConfig:
     text: TextConfig = field(default_factory=TextConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -312,6 +338,7 @@ class ExperimentConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
     coldstart: ColdStartConfig = field(default_factory=ColdStartConfig)
     sequence: SequenceConfig = field(default_factory=SequenceConfig)
+    update: UpdateConfig = field(default_factory=UpdateConfig)
 
 
 # --------------------------------------------------------------------------- TOML

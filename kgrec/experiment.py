@@ -70,6 +70,7 @@ def check_experiment(config: ExperimentConfig) -> None:
     _check_train(config)
     _check_eval(config)
     _check_coldstart(config)
+    _check_update(config)
     _choice("model.encoder", config.model.encoder, MODELS)
     check_model_config(config)
 
@@ -128,6 +129,20 @@ def _check_coldstart(config: ExperimentConfig) -> None:
     _positive("coldstart.lr", c.lr)
     if c.ranking_weight < 0:
         raise KgrecError(f"coldstart.ranking_weight must be >= 0, got {c.ranking_weight}")
+
+
+#: How ``kgrec update`` starts a new user's ID embedding (``update.user_init``).
+USER_INITS = ("items", "zero")
+
+
+def _check_update(config: ExperimentConfig) -> None:
+    u = config.update
+    _at_least("update.epochs", u.epochs, 0)
+    _at_least("update.batch_size", u.batch_size, 2)
+    _positive("update.lr", u.lr)
+    for key in ("replay_ratio", "distill_weight", "structure_weight"):
+        _not_negative(f"update.{key}", getattr(u, key))
+    _choice("update.user_init", u.user_init, USER_INITS)
 
 
 def _check_train(config: ExperimentConfig) -> None:

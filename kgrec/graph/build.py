@@ -203,4 +203,6 @@ def build_graph(tables: SourceTables, name: str = "graph") -> KnowledgeGraph:
     }
     if tables.rdf_settings is not None:
         kg.manifest["rdf"] = tables.rdf_settings
+    if tables.interaction_settings is not None:
+        kg.manifest["interaction_settings"] = tables.interaction_settings
     return kg
