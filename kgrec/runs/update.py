@@ -49,11 +49,11 @@ import torch
 
 from kgrec.coldstart.items import encode_item_texts
 from kgrec.config import ExperimentConfig, UpdateConfig, to_dict
+from kgrec.device import resolve_device
 from kgrec.errors import KgrecError
-from kgrec.eval.beyond import item_entity_sets
 from kgrec.eval.sets import SplitSets
-from kgrec.eval.splits import Split, make_split, thin_training
-from kgrec.experiment import check_experiment, check_for_graph
+from kgrec.eval.splits import Split, make_split, read_split, thin_training
+from kgrec.experiment import check_experiment, check_for_graph, load_experiment
 from kgrec.explain.names import NodeNames
 from kgrec.graph.append import append_spec, append_tables, node_map
 from kgrec.graph.container import ITEM, KnowledgeGraph
@@ -64,12 +64,12 @@ from kgrec.models.content import META_FILE, WEIGHTS_FILE
 from kgrec.models.grow import ID_ROWS, carry_over, new_node_rows
 from kgrec.models.sequential import is_sequential
 from kgrec.runs.added import has_added, read_added, write_added
-from kgrec.runs.folder import read_run_meta, start_run_folder
-from kgrec.runs.run import Run, load_run
+from kgrec.runs.folder import read_run_meta, run_graph, start_run_folder
+from kgrec.runs.run import Run
 from kgrec.runs.training import prepare_model
-from kgrec.text.features import node_texts
+from kgrec.text.features import build_node_features, node_texts
 from kgrec.text.tuning import FOLDER as TUNED_TEXT
-from kgrec.train.checkpoint import LoopState, save_weights
+from kgrec.train.checkpoint import LoopState, load_weights, save_weights
 from kgrec.train.blend import select_blend
 from kgrec.train.device import seed_everything
 from kgrec.train.loop import run_summary, score_test
@@ -132,7 +132,7 @@ def update_run(
     t0 = time.perf_counter()
     parent_dir, out = Path(parent_dir), Path(out)
     check_update_target(parent_dir, out)
-    parent = load_run(parent_dir, device=device, added_items=False, graph=graph)
+    parent, encoder = _load_parent(parent_dir, device, graph)
     config = copy.deepcopy(parent.config)
     if settings is not None:
         config.update = copy.deepcopy(settings)
@@ -155,7 +155,7 @@ def update_run(
         f"{added['interactions']:,} interactions ({added['pairs']['train']:,} new training pairs, "
         f"{added['pairs']['valid']:,} validation, {added['pairs']['test']:,} test), {added['triples']:,} triples"
     )
-    features = grown_features(parent, kg, rows, config)
+    features = grown_features(parent, kg, rows, config, encoder)
 
     with replacing_folder(out) as staging:
         device_ = parent.device
@@ -182,7 +182,7 @@ def update_run(
             valid = item_item.pop("valid")
             item_item = {"kind": config.model.item_item, "l2": config.model.item_item_l2, "valid_dot_only": tuned["valid"], **item_item}
         save_weights(model, staging / "model.safetensors")
-        test, details = score_test(model, emb, sets, config, device_, item_entity_sets(kg))
+        test, details = score_test(model, emb, sets, config, device_)  # no ILD: it costs more than the update's fine-tuning
         state = LoopState(epoch=tuned["epochs_run"], best_epoch=tuned["selected_epoch"], epoch_times=[tuned["seconds_per_epoch"]] * tuned["epochs_run"])
         results = run_summary(state, config.eval.metric, valid, test, t0, device_, config.train.seed)
         if item_item is not None:
@@ -241,7 +241,27 @@ def grown_split(parent_kg: KnowledgeGraph, kg: KnowledgeGraph, parent_split: Spl
     return grown, fresh
 
 
-def grown_features(parent: Run, kg: KnowledgeGraph, rows: torch.Tensor, config: ExperimentConfig) -> tuple | None:
+def _load_parent(run_dir: Path, device: str, graph: str | Path | None) -> tuple[Run, object | None]:
+    """The parent run (as :func:`kgrec.runs.load_run` loads it, without its added items) and the
+    text encoder its features came from (None without text), loaded once for both graphs."""
+    meta = read_run_meta(run_dir)
+    config = load_experiment(run_dir / "config.toml", written_by_kgrec=True)
+    kg, _ = run_graph(run_dir, meta, graph)
+    dev = resolve_device(device)
+    split = read_split(run_dir / "split", kg.user_index, kg.item_index)
+    encoder = features = None
+    if config.model.use_text:
+        from kgrec.text.encoder import TextEncoder
+
+        t = config.text
+        encoder = TextEncoder(t.model, device=str(dev), batch_size=t.batch_size, max_length=t.max_length, cache_dir=Path(t.cache_dir) if t.cache_dir else None)
+        features = build_node_features(kg, t, device=str(dev), encoder=encoder)
+    model, g = prepare_model(kg, config, split, dev, features=features)
+    load_weights(model, run_dir / "model.safetensors", dev)
+    return Run(config, kg, split, model, g, dev, run_dir, added_items=False), encoder
+
+
+def grown_features(parent: Run, kg: KnowledgeGraph, rows: torch.Tensor, config: ExperimentConfig, encoder=None) -> tuple | None:
     """``(features, has_text)`` of the grown graph: the parent's rows moved to their new
     indices, and only the new nodes' texts encoded (None: the model reads no text)."""
     old = parent.trained_graph
@@ -258,7 +278,7 @@ def grown_features(parent: Run, kg: KnowledgeGraph, rows: torch.Tensor, config: 
     texts = node_texts(kg)
     wanted = [n for n in new_nodes if texts[n] is not None]
     if wanted:
-        encoded, _ = encode_item_texts([texts[n] for n in wanted], config.text, device=str(parent.device))
+        encoded, _ = encode_item_texts([texts[n] for n in wanted], config.text, encoder, device=str(parent.device))
         features[torch.as_tensor(wanted)] = encoded.to(features.dtype)
         has_text[torch.as_tensor(wanted)] = True
     return features, has_text

@@ -177,3 +177,46 @@ def test_an_update_killed_by_sigkill_leaves_the_parent_intact_and_no_out(trained
     update_run(trained["run"], trained["new_log"], out, rdf=[trained["new_rdf"]], log=_quiet)
     assert (out / "results.json").is_file() and not (tmp_path / ".run2.new").exists()
     assert Path(load_run(out, device="cpu").run_dir) == out
+
+
+class _WordEncoder:
+    """A stand-in text model (bag of words, fixed random vector per word); counts what it encodes."""
+
+    dim = 16
+    encoded: list[str] = []
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def encode(self, texts, progress=True):
+        import zlib
+
+        import numpy as np
+
+        type(self).encoded += list(texts)
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in str(text).lower().replace(".", " ").split():
+                out[row] += np.random.default_rng(zlib.crc32(word.encode())).standard_normal(self.dim)
+            out[row] /= max(np.linalg.norm(out[row]), 1e-9)
+        return out
+
+
+@pytest.mark.slow
+def test_with_text_only_the_new_nodes_are_encoded_and_the_new_run_reloads_the_same(tmp_path, stream_helper, monkeypatch):
+    import kgrec.text.encoder
+    import kgrec.text.features
+
+    monkeypatch.setattr(kgrec.text.features, "TextEncoder", _WordEncoder)
+    monkeypatch.setattr(kgrec.text.encoder, "TextEncoder", _WordEncoder)
+    w = stream_helper.world(tmp_path)
+    config = stream_helper.config(item_item="ease")
+    config.model.use_text = True
+    train_run(w["graph"], config, tmp_path / "run", progress=False, log=_quiet)
+    _WordEncoder.encoded = []
+    results = update_run(tmp_path / "run", w["new_log"], tmp_path / "run2", rdf=[w["new_rdf"]], log=_quiet)
+    parent_texts = set(_WordEncoder.encoded[: -3])
+    assert _WordEncoder.encoded[-3:] == [f"Film {n}. A {['comedy', 'drama', 'horror'][n % 3]} film about number {n}." for n in (18, 19, 20)]
+    assert all("18" not in t and "19" not in t and "20" not in t for t in parent_texts)  # the parent's texts, then the 3 new films'
+    run = load_run(tmp_path / "run2", device="cpu")
+    assert run.model.uses_text and run.evaluate("test")["ndcg@20"] == pytest.approx(results["test"]["ndcg@20"], abs=1e-6)

@@ -1,0 +1,111 @@
+"""Choose the ``[update]`` defaults on the validation window of the streaming protocol.
+
+The window is the log up to 70% only (nothing after it is read): the base run trains on the
+first 50%, then two chunks of 10% (50-60%, 60-70%) are evaluated and added, exactly as
+``kgrec bench incremental`` does with ``--base 0.5 --chunks 2``. The three arms run once with
+the configuration's own ``[update]`` settings; every variant below then reruns the incremental
+arm alone from the same base run. A variant is judged by the incremental arm's NDCG@20 on
+chunk 2 (the chunk where the arms differ: at chunk 1 every arm is the base run) and on chunk 1
+after the last update (forgetting), and by the seconds an update takes.
+
+    .venv/bin/python experiments/incremental_select.py --graph graphs/ml-100k \\
+        --config experiments/ml-100k-incremental.toml --work runs/incremental-select \\
+        --out experiments/results/ml-100k-incremental/selection.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import shutil
+from pathlib import Path
+
+from kgrec.bench.incremental import run_incremental
+from kgrec.experiment import check_experiment, load_experiment
+
+#: [update] settings tried, each against the configuration's own (the "default" row).
+VARIANTS = {
+    "no fine-tuning (grow, refit EASE)": {"epochs": 0},
+    "no distillation": {"distill_weight": 0.0},
+    "distillation x10": {"distill_weight": 10.0},
+    "+ local structure (GraphSAIL)": {"structure_weight": 1.0},
+    "no replay": {"replay_ratio": 0.0},
+    "lr 5e-3": {"lr": 5e-3},
+    "1 pass": {"epochs": 1},
+    "6 passes": {"epochs": 6},
+    "new users start at zero": {"user_init": "zero"},
+}
+WINDOW = {"base": 0.5, "chunk": 0.1, "chunks": 2}
+
+
+def _row(name: str, settings: dict, results: dict) -> dict:
+    c2 = results["chunks"][1]["arms"]["incremental"]
+    forget = results["forgetting"]["arms"]["incremental"]
+    seconds = [c["arms"]["incremental"]["seconds"] for c in results["chunks"]]
+    return {"variant": name, "settings": settings, "ndcg@20 chunk 2": c2["ndcg@20"], "recall@20 chunk 2": c2["recall@20"],
+            "ndcg@20 recent users": c2.get("recent users", {}).get("ndcg@20"), "ndcg@20 chunk 1 after (forgetting)": forget["ndcg@20"],
+            "seconds per update": sum(seconds) / len(seconds)}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--graph", required=True)
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--work", required=True, help="work folder (one protocol folder per variant)")
+    parser.add_argument("--out", required=True, help="the selection table (Markdown; a .json beside it)")
+    parser.add_argument("--only", help="comma-separated variant names to (re)run")
+    args = parser.parse_args()
+    config = load_experiment(Path(args.config))
+    work = Path(args.work)
+    default = work / "default"
+    reference = run_incremental(Path(args.graph), config, default, resume=default.exists(), **WINDOW)
+    rows = [_row("default", {}, reference)]
+    only = set(args.only.split(",")) if args.only else None
+    for name, overrides in VARIANTS.items():
+        if only is not None and name not in only:
+            continue
+        variant = copy.deepcopy(config)
+        for key, value in overrides.items():
+            setattr(variant.update, key, value)
+        check_experiment(variant)
+        folder = work / name.replace(" ", "-").replace("(", "").replace(")", "").replace(",", "").replace("+", "plus")
+        if not folder.exists():  # the same past and base run as the default's
+            (folder / "runs").mkdir(parents=True)
+            shutil.copytree(default / "graphs" / "graph-0", folder / "graphs" / "graph-0")
+            shutil.copytree(default / "runs" / "base", folder / "runs" / "base")
+            shutil.copy2(default / "incremental.json", folder / "incremental.json")
+            timings = json.loads((default / "timings.json").read_text())
+            (folder / "timings.json").write_text(json.dumps({"base": timings["base"]}))
+        results = run_incremental(Path(args.graph), variant, folder, arms=("stale", "incremental"), resume=True, **WINDOW)
+        rows.append(_row(name, overrides, results))
+        print(rows[-1])
+    stale, retrain = reference["chunks"][1]["arms"]["stale"], reference["chunks"][1]["arms"]["retrain"]
+    lines = [
+        "# Choosing the [update] defaults on the validation window",
+        "",
+        f"`{args.config}` on `{args.graph}`: base run on the first 50% of the log (by time), chunks 50-60% and 60-70%; "
+        "nothing after 70% is read. The incremental arm's NDCG@20 on chunk 2 (after one update) and on chunk 1 after "
+        "both updates (forgetting); reference arms on chunk 2: "
+        f"stale {stale['ndcg@20']:.4f}, retrain {retrain['ndcg@20']:.4f} "
+        f"(retrain on chunk 1 after both: {reference['forgetting']['arms']['retrain']['ndcg@20']:.4f}; "
+        f"seconds per retrain {sum(c['arms']['retrain']['seconds'] for c in reference['chunks']) / 2:.0f}).",
+        "",
+        "| variant | NDCG@20 chunk 2 | Recall@20 chunk 2 | NDCG@20 recent users | NDCG@20 chunk 1 after (forgetting) | s per update |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        recent = "" if r["ndcg@20 recent users"] is None else f"{r['ndcg@20 recent users']:.4f}"
+        lines.append(
+            f"| {r['variant']} | {r['ndcg@20 chunk 2']:.4f} | {r['recall@20 chunk 2']:.4f} | {recent} | "
+            f"{r['ndcg@20 chunk 1 after (forgetting)']:.4f} | {r['seconds per update']:.1f} |"
+        )
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out.with_suffix(".json").write_text(json.dumps({"reference": {"stale": stale, "retrain": retrain}, "rows": rows}, indent=2) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
