@@ -1,7 +1,7 @@
 """The ``kgrec`` command line: the parser, and the one place errors are turned into messages.
 
 Each subcommand lives with its kind (:mod:`~kgrec.cli.graph`: build, data; :mod:`~kgrec.cli.runs`:
-train, evaluate, recommend; :mod:`~kgrec.cli.analysis`: explain, similar, add-items, new-user,
+train, evaluate, recommend; :mod:`~kgrec.cli.update`: update; :mod:`~kgrec.cli.analysis`: explain, similar, add-items, new-user,
 cold-start; :mod:`~kgrec.cli.export`: export, sparql; :mod:`~kgrec.cli.bench`: bench), parses
 its options, calls one library function and prints what it did. Errors in the user's input
 arrive as :class:`~kgrec.errors.KgrecError` and are printed as one line, without a traceback,
