@@ -59,7 +59,7 @@ from kgrec.graph.append import append_spec, append_tables, node_map
 from kgrec.graph.container import ITEM, KnowledgeGraph
 from kgrec.graph.store import save_graph
 from kgrec.ingest import ingest
-from kgrec.io import is_empty_or_missing, replacing_folder, write_json
+from kgrec.io import replacing_folder, write_json
 from kgrec.models.content import META_FILE, WEIGHTS_FILE
 from kgrec.models.grow import ID_ROWS, carry_over, new_node_rows
 from kgrec.models.sequential import is_sequential
@@ -89,8 +89,8 @@ def check_update_target(parent: Path, out: Path) -> dict:
     Returns the parent's ``run.json``.
     """
     parent, out = Path(parent), Path(out)
-    if not is_empty_or_missing(out):
-        raise KgrecError("already exists; kgrec update writes a new run and never into an existing folder: choose another --out", path=out)
+    if out.exists() or out.is_symlink():
+        raise KgrecError("already exists; kgrec update writes a new run and never into an existing folder or file: choose another --out", path=out)
     meta = read_run_meta(parent)
     if not (parent / "results.json").is_file() or not (parent / "model.safetensors").is_file():
         raise KgrecError("is not a finished run (no results.json or model.safetensors): finish it with `kgrec train --resume`", path=parent)

@@ -220,3 +220,16 @@ def test_with_text_only_the_new_nodes_are_encoded_and_the_new_run_reloads_the_sa
     assert all("18" not in t and "19" not in t and "20" not in t for t in parent_texts)  # the parent's texts, then the 3 new films'
     run = load_run(tmp_path / "run2", device="cpu")
     assert run.model.uses_text and run.evaluate("test")["ndcg@20"] == pytest.approx(results["test"]["ndcg@20"], abs=1e-6)
+
+
+@pytest.mark.slow
+def test_items_added_to_the_parent_stay_added_unless_the_update_made_them_trained_items(tmp_path, stream_helper):
+    w = stream_helper.world(tmp_path)
+    train_run(w["graph"], stream_helper.config(), tmp_path / "run", progress=False, log=_quiet)
+    extra = stream_helper.write_catalogue(tmp_path / "extra.ttl", [18, 30])  # i18 gets clicks in the update, i30 never
+    load_run(tmp_path / "run", device="cpu").add_items([extra], save=True)
+    update_run(tmp_path / "run", w["new_log"], tmp_path / "run2", rdf=[w["new_rdf"]], log=_quiet)
+    run = load_run(tmp_path / "run2", device="cpu")
+    assert run.added_item_ids == ["i30"] and "i18" in run.kg.item_index
+    assert json.loads((tmp_path / "run2" / "update.json").read_text())["carried_over"] == ["added_items"]
+    assert "i30" in set(run.recommend(["u0"], k=run.catalogue_size)["item"])
