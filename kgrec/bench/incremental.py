@@ -22,7 +22,8 @@
    after the past) ranks by its training popularity; an item it does not know is never
    ranked (it cannot recommend it). Users and items first seen *in* the chunk are known to
    no arm yet: their interactions are counted apart, not scored. Besides the whole chunk,
-   two groups: users first seen after the past (``recent users``) and held-out pairs of items
+   three groups: users of the past (``past users``: every arm knows them), users first seen
+   after the past (``recent users``: the stale arm ranks them by popularity) and pairs of items
    first seen after the past (``recent items``), each ranked against the whole catalogue.
    At chunk 1 every arm is still the base run: the arms differ from chunk 2 on.
 4. **Forgetting**: after the last chunk is added, every arm is evaluated on chunk 1 again,
@@ -52,6 +53,7 @@ from kgrec.errors import KgrecError
 from kgrec.eval.metrics import full_ranking_metrics
 from kgrec.experiment import check_experiment
 from kgrec.graph.append import append_spec, append_tables
+from kgrec.graph.build import add_behaviour_edges
 from kgrec.graph.container import ITEM, USER, KnowledgeGraph
 from kgrec.graph.store import load_graph, save_graph
 from kgrec.graph.useritem import UserItemSets
@@ -111,11 +113,7 @@ def graph_of_rows(kg: KnowledgeGraph, rows: np.ndarray, name: str) -> KnowledgeG
     data = HeteroData()
     for t, frame in nodes.items():
         data[t].num_nodes = len(frame)
-    for b in kg.behaviours:
-        part = interactions[interactions["event"] == b]
-        ei = torch.as_tensor(np.stack([part["user"].to_numpy(), part["item"].to_numpy()]), dtype=torch.long)
-        data[USER, b, ITEM].edge_index = ei
-        data[ITEM, REVERSE_PREFIX + b, USER].edge_index = ei.flip(0)
+    add_behaviour_edges(data, interactions, kg.behaviours)
     for src_t, rel, dst_t in kg.knowledge_edge_types():
         ei = kg.data[src_t, rel, dst_t].edge_index.numpy()
         src = remap[src_t][ei[0]] if src_t in remap else ei[0]
@@ -271,6 +269,7 @@ def evaluate_arms(
         before = _pairs(full, np.setdiff1d(known_rows, recent_rows))
         recent_users = set(recent["user"]) - set(before["user"])
         recent_items = set(recent["item"]) - set(before["item"])
+        groups["past users"] = sets(scored[scored["user"].isin(set(before["user"]))])  # every arm knows them
         groups["recent users"] = sets(scored[scored["user"].isin(recent_users)])
         groups["recent items"] = sets(scored[scored["item"].isin(recent_items)])
         info["recent_users"], info["recent_items"] = len(recent_users), len(recent_items)
@@ -476,15 +475,14 @@ def markdown(results: dict) -> str:
         f"trains the base run; then {p['chunks']} chunks of {p['chunk']:.0%} ({', '.join(f'{n:,}' for n in p['interactions']['chunks'])}). "
         f"Each chunk is evaluated (full ranking, known history masked), then added. Seed {p['seed']}; {p['machine']}.",
         "",
-        f"| chunk | arm | Recall@{K} | NDCG@{K} | NDCG@{K} recent users | NDCG@{K} recent items | seconds to add the chunk |",
-        "|---:|---|---:|---:|---:|---:|---:|",
+        f"| chunk | arm | Recall@{K} | NDCG@{K} | NDCG@{K} past users | NDCG@{K} recent users | NDCG@{K} recent items | seconds to add the chunk |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
     for c in results["chunks"]:
         for arm, r in c["arms"].items():
-            ru = r.get("recent users", {}).get(key_n)
-            ri = r.get("recent items", {}).get(key_n)
-            cell = lambda v: "" if v is None else f"{v:.4f}"  # noqa: E731
-            lines.append(f"| {c['chunk']} | {arm} | {r[key_r]:.4f} | {r[key_n]:.4f} | {cell(ru)} | {cell(ri)} | {r['seconds']:.1f} |")
+            groups = [r.get(name, {}).get(key_n) for name in ("past users", "recent users", "recent items")]
+            cells = " | ".join("" if v is None else f"{v:.4f}" for v in groups)
+            lines.append(f"| {c['chunk']} | {arm} | {r[key_r]:.4f} | {r[key_n]:.4f} | {cells} | {r['seconds']:.1f} |")
     lines += ["", "Per chunk: interactions, pairs scored (both ends known before the chunk), and what no arm can know yet:", ""]
     lines += ["| chunk | interactions | pairs scored | new users (pairs) | new items (pairs) |", "|---:|---:|---:|---:|---:|"]
     for c in results["chunks"]:

@@ -34,7 +34,7 @@ from torch_geometric.data import HeteroData
 
 from kgrec.config import GraphSpec, InteractionSource, RdfSource
 from kgrec.errors import KgrecError
-from kgrec.graph.build import DEFAULT_ENTITY_TYPE, _unique_relation_names, type_name
+from kgrec.graph.build import DEFAULT_ENTITY_TYPE, _unique_relation_names, add_behaviour_edges, type_name
 from kgrec.graph.container import ITEM, REVERSE_PREFIX, USER, KnowledgeGraph
 from kgrec.ingest.sources import BuildReport, SourceTables
 
@@ -292,11 +292,7 @@ def append_tables(kg: KnowledgeGraph, tables: SourceTables, *, lenient: bool = F
     data = HeteroData()
     for t, frame in nodes.items():
         data[t].num_nodes = len(frame)
-    for b in behaviours:
-        part = interactions[interactions["event"] == b]
-        ei = torch.as_tensor(np.stack([part["user"].to_numpy(), part["item"].to_numpy()]), dtype=torch.long)
-        data[USER, b, ITEM].edge_index = ei
-        data[ITEM, REVERSE_PREFIX + b, USER].edge_index = ei.flip(0)
+    add_behaviour_edges(data, interactions, behaviours)
     triples_added = triples_known = 0
     for et in sorted(set(edges) | set(added_edges)):
         src_t, rel, dst_t = et

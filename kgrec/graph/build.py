@@ -68,6 +68,15 @@ def _node_statements(tables: SourceTables, nodes: dict[str, pd.DataFrame]) -> pd
     return kept if len(kept) else None
 
 
+def add_behaviour_edges(data: HeteroData, interactions: pd.DataFrame, behaviours: list[str]) -> None:
+    """One edge type per behaviour, ``(user, b, item)`` and its reverse, from the interaction table."""
+    for b in behaviours:
+        rows = interactions[interactions["event"] == b]
+        ei = torch.as_tensor(np.stack([rows["user"].to_numpy(), rows["item"].to_numpy()]), dtype=torch.long)
+        data[USER, b, ITEM].edge_index = ei
+        data[ITEM, REVERSE_PREFIX + b, USER].edge_index = ei.flip(0)
+
+
 def build_graph(tables: SourceTables, name: str = "graph") -> KnowledgeGraph:
     """Build the heterogeneous graph from ingested tables.
 
@@ -162,11 +171,7 @@ def build_graph(tables: SourceTables, name: str = "graph") -> KnowledgeGraph:
     data = HeteroData()
     for t, df in nodes.items():
         data[t].num_nodes = len(df)
-    for b in behaviours:
-        rows = interactions[interactions["event"] == b]
-        ei = torch.as_tensor(np.stack([rows["user"].to_numpy(), rows["item"].to_numpy()]), dtype=torch.long)
-        data[USER, b, ITEM].edge_index = ei
-        data[ITEM, REVERSE_PREFIX + b, USER].edge_index = ei.flip(0)
+    add_behaviour_edges(data, interactions, behaviours)
 
     if len(triples):
         n = len(triples)

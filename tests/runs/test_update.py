@@ -179,33 +179,23 @@ def test_an_update_killed_by_sigkill_leaves_the_parent_intact_and_no_out(trained
     assert Path(load_run(out, device="cpu").run_dir) == out
 
 
-class _WordEncoder:
-    """A stand-in text model (bag of words, fixed random vector per word); counts what it encodes."""
-
-    dim = 16
-    encoded: list[str] = []
-
-    def __init__(self, *args, **kwargs):
-        pass
-
-    def encode(self, texts, progress=True):
-        import zlib
-
-        import numpy as np
-
-        type(self).encoded += list(texts)
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for row, text in enumerate(texts):
-            for word in str(text).lower().replace(".", " ").split():
-                out[row] += np.random.default_rng(zlib.crc32(word.encode())).standard_normal(self.dim)
-            out[row] /= max(np.linalg.norm(out[row]), 1e-9)
-        return out
-
-
 @pytest.mark.slow
-def test_with_text_only_the_new_nodes_are_encoded_and_the_new_run_reloads_the_same(tmp_path, stream_helper, monkeypatch):
+def test_with_text_only_the_new_nodes_are_encoded_and_the_new_run_reloads_the_same(tmp_path, stream_helper, tiny_helper, monkeypatch):
     import kgrec.text.encoder
     import kgrec.text.features
+
+    class _WordEncoder(tiny_helper.HashingEncoder):
+        """The tests' stand-in text model, made like a TextEncoder; it records what it encodes."""
+
+        dim = 16
+        encoded: list[str] = []
+
+        def __init__(self, *args, **kwargs):
+            super().__init__()
+
+        def encode(self, texts, progress=True):
+            type(self).encoded += list(texts)
+            return super().encode(texts, progress)
 
     monkeypatch.setattr(kgrec.text.features, "TextEncoder", _WordEncoder)
     monkeypatch.setattr(kgrec.text.encoder, "TextEncoder", _WordEncoder)
