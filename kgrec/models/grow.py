@@ -11,7 +11,10 @@ weights) does not depend on the nodes. :func:`carry_over` therefore
   learnt (:func:`new_node_rows`);
 * copies a per-relation row by relation name (a grown graph may add relations);
 * copies every other tensor as it is, and refuses a model that keeps another graph-sized
-  tensor, naming it: such a model cannot be grown, only retrained.
+  tensor, naming it: such a model cannot be grown, only retrained;
+* copies the item-item view's blend weight (when both have a view): the view itself is fitted
+  on the grown history, and its weight chosen again on validation after the update's
+  fine-tuning, as after training.
 """
 
 from __future__ import annotations
@@ -25,6 +28,9 @@ from kgrec.models.graph_tensors import GraphTensors
 
 #: The state key of the per-node ID embedding (:class:`kgrec.models.inputs.NodeInput`).
 ID_ROWS = "node_input.id_embedding.weight"
+#: State keys of the item-item view (its blend weight): the grown model's view is fitted on the
+#: grown history; its weight starts as the trained one's and is chosen again on validation.
+VIEW = "item_item."
 #: State keys (their endings) of tensors with one row per relation id: the DistMult relation
 #: vectors of every GNN, and the relational encoder's per-relation weights and biases.
 RELATION_ROWS = ("relation_embedding.weight", ".relation", ".relation_bias")
@@ -59,6 +65,9 @@ def carry_over(
     new_rel = torch.as_tensor([b for _, b in same], dtype=torch.long)
     grown = {}
     for key, fresh in state.items():
+        if key.startswith(VIEW):  # the blend weight, as it was (chosen again after fine-tuning)
+            grown[key] = old_state[key].to(fresh) if key in old_state and old_state[key].shape == fresh.shape else fresh
+            continue
         old = old_state.get(key)
         if old is None:
             raise KgrecError(f"the trained weights have no {key!r}: the run was trained with another model")
@@ -145,4 +154,4 @@ def _old_types(new_node_type: Tensor, rows: Tensor) -> Tensor:
     return types
 
 
-__all__ = ["ID_ROWS", "carry_over", "new_node_rows"]
+__all__ = ["ID_ROWS", "RELATION_ROWS", "VIEW", "carry_over", "new_node_rows"]

@@ -46,6 +46,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from safetensors.torch import load_file
 
 from kgrec.coldstart.items import encode_item_texts
 from kgrec.config import ExperimentConfig, UpdateConfig, to_dict
@@ -61,7 +62,7 @@ from kgrec.graph.store import save_graph
 from kgrec.ingest import ingest
 from kgrec.io import replacing_folder, write_json
 from kgrec.models.content import META_FILE, WEIGHTS_FILE
-from kgrec.models.grow import ID_ROWS, carry_over, new_node_rows
+from kgrec.models.grow import ID_ROWS, VIEW, carry_over, new_node_rows
 from kgrec.models.sequential import is_sequential
 from kgrec.runs.added import has_added, read_added, write_added
 from kgrec.runs.folder import read_run_meta, run_graph, start_run_folder
@@ -69,7 +70,7 @@ from kgrec.runs.run import Run
 from kgrec.runs.training import prepare_model
 from kgrec.text.features import build_node_features, node_texts
 from kgrec.text.tuning import FOLDER as TUNED_TEXT
-from kgrec.train.checkpoint import LoopState, load_weights, save_weights
+from kgrec.train.checkpoint import LoopState, save_weights
 from kgrec.train.blend import select_blend
 from kgrec.train.device import seed_everything
 from kgrec.train.loop import run_summary, score_test
@@ -132,7 +133,7 @@ def update_run(
     t0 = time.perf_counter()
     parent_dir, out = Path(parent_dir), Path(out)
     check_update_target(parent_dir, out)
-    parent, encoder = _load_parent(parent_dir, device, graph)
+    parent, encoder, view = _load_parent(parent_dir, device, graph)
     config = copy.deepcopy(parent.config)
     if settings is not None:
         config.update = copy.deepcopy(settings)
@@ -168,7 +169,7 @@ def update_run(
 
         generator = seed_everything(config.train.seed, device_)
         model, g = prepare_model(kg, config, split, device_, features=features)
-        grow_model(model, parent, g, rows, split, config.update.user_init)
+        grow_model(model, parent, g, rows, split, config.update.user_init, view)
         uc = config.update
         teacher = Teacher.from_parent(parent.z, parent.trained_graph, rows) if uc.distill_weight > 0 or uc.structure_weight > 0 else None
         sets = SplitSets.from_split(split, g.num_users, g.num_items, device_)
@@ -241,9 +242,10 @@ def grown_split(parent_kg: KnowledgeGraph, kg: KnowledgeGraph, parent_split: Spl
     return grown, fresh
 
 
-def _load_parent(run_dir: Path, device: str, graph: str | Path | None) -> tuple[Run, object | None]:
-    """The parent run (as :func:`kgrec.runs.load_run` loads it, without its added items) and the
-    text encoder its features came from (None without text), loaded once for both graphs."""
+def _load_parent(run_dir: Path, device: str, graph: str | Path | None) -> tuple[Run, object | None, dict]:
+    """The parent run (as :func:`kgrec.runs.load_run` loads it, without its added items and its
+    item-item view) and the text encoder its features came from (None without text), loaded
+    once for both graphs, and the trained view's weights (its blend)."""
     meta = read_run_meta(run_dir)
     config = load_experiment(run_dir / "config.toml", written_by_kgrec=True)
     kg, _ = run_graph(run_dir, meta, graph)
@@ -256,9 +258,18 @@ def _load_parent(run_dir: Path, device: str, graph: str | Path | None) -> tuple[
         t = config.text
         encoder = TextEncoder(t.model, device=str(dev), batch_size=t.batch_size, max_length=t.max_length, cache_dir=Path(t.cache_dir) if t.cache_dir else None)
         features = build_node_features(kg, t, device=str(dev), encoder=encoder)
-    model, g = prepare_model(kg, config, split, dev, features=features)
-    load_weights(model, run_dir / "model.safetensors", dev)
-    return Run(config, kg, split, model, g, dev, run_dir, added_items=False), encoder
+    # without the item-item view: the update fits it again on the grown history, and its blend
+    # weight again on validation, so fitting the parent's would be time spent for nothing
+    bare = copy.deepcopy(config)
+    bare.model.item_item = "none"
+    model, g = prepare_model(kg, bare, split, dev, features=features)
+    weights = load_file(str(run_dir / "model.safetensors"), device=str(dev))
+    view = {k: v for k, v in weights.items() if k.startswith(VIEW)}
+    try:
+        model.load_state_dict({k: v for k, v in weights.items() if k not in view})
+    except RuntimeError as e:
+        raise KgrecError(f"the weights do not match the model that config.toml describes ({e})", path=run_dir / "model.safetensors") from None
+    return Run(config, kg, split, model, g, dev, run_dir, added_items=False), encoder, view
 
 
 def grown_features(parent: Run, kg: KnowledgeGraph, rows: torch.Tensor, config: ExperimentConfig, encoder=None) -> tuple | None:
@@ -284,9 +295,10 @@ def grown_features(parent: Run, kg: KnowledgeGraph, rows: torch.Tensor, config: 
     return features, has_text
 
 
-def grow_model(model, parent: Run, g, rows: torch.Tensor, split: Split, user_init: str) -> None:
-    """The parent's weights in ``model`` (built for the grown graph), new nodes' ID rows filled."""
-    old_state = parent.model.state_dict()
+def grow_model(model, parent: Run, g, rows: torch.Tensor, split: Split, user_init: str, view: dict | None = None) -> None:
+    """The parent's weights (``view``: its item-item view's) in ``model`` (built for the grown
+    graph), new nodes' ID rows filled."""
+    old_state = parent.model.state_dict() | (view or {})
     old_relations, new_relations = parent.trained_graph.relation_names, g.relation_names
     ids = old_state.get(ID_ROWS)
     first = new_node_rows(ids, rows, g, {}, None, user_init="zero") if ids is not None else None
