@@ -179,9 +179,8 @@ def update_run(
         emb = model.infer(g)
         valid, item_item = tuned["valid"], None
         if model.item_item is not None:  # the view was fitted on the grown history; its weight again on validation
-            item_item = select_blend(model, emb, sets.valid, sets.train, config.eval.metric, config.eval.ks, config.eval.batch_size)
+            item_item = _choose_blend(model, emb, sets, config, tuned["valid"])
             valid = item_item.pop("valid")
-            item_item = {"kind": config.model.item_item, "l2": config.model.item_item_l2, "valid_dot_only": tuned["valid"], **item_item}
         save_weights(model, staging / "model.safetensors")
         test, details = score_test(model, emb, sets, config, device_)  # no ILD: it costs more than the update's fine-tuning
         state = LoopState(epoch=tuned["epochs_run"], best_epoch=tuned["selected_epoch"], epoch_times=[tuned["seconds_per_epoch"]] * tuned["epochs_run"])
@@ -212,6 +211,20 @@ def update_run(
         write_json(staging / "results.json", results)
     log(f"updated run written to {out} in {record['seconds']:.1f}s (parent {parent_dir} unchanged)")
     return results
+
+
+def _choose_blend(model, emb, sets: SplitSets, config: ExperimentConfig, carried: dict) -> dict:
+    """The item-item view's blend weight on validation: the best of the shares training tries
+    and the parent's weight (what the passes were selected with, ``carried`` its metrics)."""
+    ec = config.eval
+    weight = float(model.item_item.blend)
+    chosen = select_blend(model, emb, sets.valid, sets.train, ec.metric, ec.ks, ec.batch_size)
+    kept = carried[ec.metric] > chosen["valid"][ec.metric]
+    if kept:
+        model.item_item.blend.fill_(weight)
+        chosen.update(share=None, blend=weight, valid=carried)
+    return {"kind": config.model.item_item, "l2": config.model.item_item_l2, "parent_blend": weight, "kept_parent_blend": kept,
+            "valid_with_parent_blend": carried, **chosen}  # fmt: skip
 
 
 def grown_split(parent_kg: KnowledgeGraph, kg: KnowledgeGraph, parent_split: Split, config: ExperimentConfig) -> tuple[Split, Split]:
