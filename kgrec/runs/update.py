@@ -24,9 +24,11 @@
 5. **Write** the new run: a normal run folder (``kgrec recommend/evaluate/explain`` and
    ``kgrec.load_run`` open it) plus ``update.json`` -- the parent, what was added (counts and
    the build report), the settings, the steps taken, the seconds -- and ``run.json`` names the
-   parent. The parent's content model for cold items and its items added with ``kgrec
-   add-items`` are carried over (the content model is not distilled again: that costs about
-   a quarter of a training run; train again to refresh it).
+   parent. ``results.json`` has the validation and test metrics; not the test set's breakdown
+   beyond accuracy nor ``curves.png`` (each costs more than the fine-tuning; ``metrics.jsonl``
+   holds every pass). The parent's content model for cold items and its items added with
+   ``kgrec add-items`` are carried over (the content model is not distilled again: that costs
+   about a quarter of a training run; train again to refresh it).
 
 The new run is assembled in a staging folder beside ``--out`` and moved into place when it is
 complete: an update killed at any point leaves no ``--out`` folder (only the hidden staging
@@ -73,9 +75,8 @@ from kgrec.text.tuning import FOLDER as TUNED_TEXT
 from kgrec.train.checkpoint import LoopState, save_weights
 from kgrec.train.blend import select_blend
 from kgrec.train.device import seed_everything
-from kgrec.train.loop import run_summary, score_test
-from kgrec.train.progress import plot_curves
-from kgrec.train.update import Teacher, fine_tune
+from kgrec.train.loop import run_summary
+from kgrec.train.update import Teacher, fine_tune, remembering
 from kgrec.train.view import target_pairs
 
 #: What ``kgrec update`` adds to a run folder: the parent, what was added, the steps taken.
@@ -174,22 +175,22 @@ def update_run(
         teacher = Teacher.from_parent(parent.z, parent.trained_graph, rows) if uc.distill_weight > 0 or uc.structure_weight > 0 else None
         sets = SplitSets.from_split(split, g.num_users, g.num_items, device_)
         new_pairs, old_pairs = _pairs(fresh.train), _pairs(parent.split.train)
-        tuned = fine_tune(model, g, sets, new_pairs, old_pairs, teacher, config, staging, device=device_, generator=generator, log=log)
-
-        emb = model.infer(g)
-        valid, item_item = tuned["valid"], None
-        if model.item_item is not None:  # the view was fitted on the grown history; its weight again on validation
-            item_item = _choose_blend(model, emb, sets, config, tuned["valid"])
-            valid = item_item.pop("valid")
+        with remembering(model):  # the view's validation scores, computed once for the passes and the blend
+            tuned = fine_tune(model, g, sets, new_pairs, old_pairs, teacher, config, staging, device=device_, generator=generator, log=log)
+            emb = model.infer(g)
+            valid, item_item = tuned["valid"], None
+            if model.item_item is not None:  # the view was fitted on the grown history; its weight again on validation
+                item_item = _choose_blend(model, emb, sets, config, tuned["valid"])
+                valid = item_item.pop("valid")
         save_weights(model, staging / "model.safetensors")
-        test, details = score_test(model, emb, sets, config, device_)  # no ILD: it costs more than the update's fine-tuning
+        # the test metrics (no breakdown beyond accuracy and no curves.png: they cost more than the
+        # fine-tuning itself; `kgrec evaluate` ranks the test set, metrics.jsonl holds the passes)
+        test = sets.evaluate(model, emb, "test", config.eval.ks, config.eval.batch_size)
         state = LoopState(epoch=tuned["epochs_run"], best_epoch=tuned["selected_epoch"], epoch_times=[tuned["seconds_per_epoch"]] * tuned["epochs_run"])
         results = run_summary(state, config.eval.metric, valid, test, t0, device_, config.train.seed)
         if item_item is not None:
             results["item_item"] = item_item
         carried = _carry_extras(parent_dir, staging, kg)
-        results["test_details"] = details
-        plot_curves(staging / "metrics.jsonl", staging / "curves.png", config.eval.metric)
         record = {
             "parent": {
                 "run": str(parent_dir.resolve()),

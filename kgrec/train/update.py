@@ -141,6 +141,18 @@ def fine_tune(
     Returns:
         ``{"selected_epoch", "epochs_run", "steps", "valid", "seconds_per_epoch"}``.
     """
+    with remembering(model):  # the item-item view's validation scores are the same at every pass
+        return _passes(model, g, sets, new_pairs, old_pairs, teacher, config, run_dir, device, generator, log)
+
+
+def remembering(model: Recommender):
+    """The model's item-item view remembering its scores (:meth:`ItemItemView.remembering`), or nothing."""
+    from contextlib import nullcontext
+
+    return model.item_item.remembering() if model.item_item is not None else nullcontext()
+
+
+def _passes(model, g, sets, new_pairs, old_pairs, teacher, config, run_dir, device, generator, log) -> dict:
     uc, tc, ec = config.update, config.train, config.eval
     new_users, new_items = (t.to(device) for t in new_pairs)
     old_users, old_items = (t.to(device) for t in old_pairs)
@@ -224,4 +236,4 @@ def _copy(model: Recommender) -> dict[str, Tensor]:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
-__all__ = ["Teacher", "distillation_terms", "fine_tune", "neighbour_mean"]
+__all__ = ["Teacher", "distillation_terms", "fine_tune", "neighbour_mean", "remembering"]
