@@ -60,6 +60,9 @@ class InteractionSource:
     rating_column: str = "rating"
     timestamp_column: str = "timestamp"
     event_column: str = "event"
+    #: Where an interaction happened (a home feed, search, a domain): any string. Optional: a
+    #: log without this column has no scenes; a log whose column holds one value is refused.
+    scene_column: str = "scene"
     #: Event name for logs that have no event column.
     default_event: str = "interact"
     #: Implicit-feedback rule: with None every row is a positive; with a number, only rows
@@ -331,6 +334,40 @@ class UpdateConfig:
 
 
 @dataclass
+class SceneConfig:
+    """One model for several scenes (:mod:`kgrec.train.scenes`); needs a graph whose log has scenes.
+
+    Each test interaction is ranked in its own scene, over that scene's catalogue, and the
+    metrics are reported per scene.
+    """
+
+    #: ``off`` (the ordinary loop, scenes ignored), ``global`` (one model on every scene's
+    #: interactions, scene ignored, evaluated per scene), ``separate`` (one model per scene,
+    #: trained on that scene's interactions only) or ``adapted`` (the global model, then scene
+    #: parts on top of it: a residual linear user adapter, a scene vector and item biases per
+    #: scene, kept in a scene only where they improve its validation).
+    mode: str = "off"
+    #: Per-scene item biases in the adapted model (popularity within the scene).
+    item_bias: bool = True
+    #: The adapted model's scene parts: at most this many epochs (``train.patience`` stops
+    #: earlier) per learning rate and L2 weight below, the shared model frozen; 0 = no scene
+    #: parts (the adapted model is then the global one, plus any fine-tuning).
+    parts_epochs: int = 50
+    #: Learning rates tried for the scene parts; each scene takes its best on validation.
+    parts_lr: list[float] = field(default_factory=lambda: [0.01, 0.001])
+    #: Weights of the L2 pull of the scene parts toward zero (the shared model) tried; each
+    #: scene takes its best on validation.
+    parts_l2: list[float] = field(default_factory=lambda: [1e-3])
+    #: After the scene parts: fine-tune a copy per scene on that scene's interactions for at
+    #: most this many epochs, kept only if that scene's validation improves; 0 = none.
+    finetune_epochs: int = 0
+    #: What the fine-tuning freezes: ``shared`` (all but the scene parts), ``top`` (the shared
+    #: layers above the ID embeddings: encoder weights, text projection, KG relations) or ``none``.
+    freeze: str = "shared"
+    finetune_lr: float = 1e-3
+
+
+@dataclass
 class ExperimentConfig:
     text: TextConfig = field(default_factory=TextConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -339,6 +376,7 @@ class ExperimentConfig:
     coldstart: ColdStartConfig = field(default_factory=ColdStartConfig)
     sequence: SequenceConfig = field(default_factory=SequenceConfig)
     update: UpdateConfig = field(default_factory=UpdateConfig)
+    scenes: SceneConfig = field(default_factory=SceneConfig)
 
 
 # --------------------------------------------------------------------------- TOML

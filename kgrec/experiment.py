@@ -39,6 +39,7 @@ from kgrec.eval.splits import PROTOCOLS
 from kgrec.models.item_item import check_settings as check_item_item
 from kgrec.models.losses import LOSSES
 from kgrec.models.registry import MODELS, check_model_config
+from kgrec.models.scenes import FREEZE_CHOICES, SCENE_MODES
 from kgrec.train.progress import tensorboard_available
 from kgrec.train.step import STEPS
 
@@ -73,6 +74,7 @@ def check_experiment(config: ExperimentConfig) -> None:
     _check_update(config)
     _choice("model.encoder", config.model.encoder, MODELS)
     check_model_config(config)
+    _check_scenes(config)
 
 
 def check_for_graph(config: ExperimentConfig, kg: KnowledgeGraph) -> None:
@@ -88,6 +90,8 @@ def check_for_graph(config: ExperimentConfig, kg: KnowledgeGraph) -> None:
     check_item_item(config.model.item_item, config.model.item_item_l2, kg.num_items)
     if getattr(MODELS[config.model.encoder], "sequential", False):
         _check_timestamps(config, kg)
+    if config.scenes.mode != "off":
+        _check_scene_graph(config, kg)
     if MODELS[config.model.encoder].needs_knowledge and not kg.knowledge_edge_types():
         raise KgrecError(
             f"model.encoder = {config.model.encoder!r} learns from the knowledge graph, and this graph has no "
@@ -110,7 +114,49 @@ def _check_timestamps(config: ExperimentConfig, kg: KnowledgeGraph) -> None:
         )
 
 
+def _check_scene_graph(config: ExperimentConfig, kg: KnowledgeGraph) -> None:
+    """A scenes mode needs a log with a scene column of two values or more."""
+    logs = ", ".join(str(p) for p in kg.manifest.get("inputs", {}).get("interactions", [])) or "the graph's interaction log"
+    if not kg.scenes:
+        raise KgrecError(
+            f"scenes.mode = {config.scenes.mode!r} needs a scene per interaction, and {logs} had no scene column "
+            "(map one with --column scene=NAME when building the graph, or set scenes.mode = \"off\")"
+        )
+    if len(kg.scenes) < 2:
+        raise KgrecError(f"the scene column of {logs} holds one value ({kg.scenes[0]!r}): scenes need at least two")
+
+
 # --------------------------------------------------------------------------- sections
+def _check_scenes(config: ExperimentConfig) -> None:
+    s = config.scenes
+    _choice("scenes.mode", s.mode, SCENE_MODES)
+    _choice("scenes.freeze", s.freeze, FREEZE_CHOICES)
+    _at_least("scenes.finetune_epochs", s.finetune_epochs, 0)
+    _positive("scenes.finetune_lr", s.finetune_lr)
+    _at_least("scenes.parts_epochs", s.parts_epochs, 0)
+    if not s.parts_lr or not s.parts_l2:
+        raise KgrecError("scenes.parts_lr and scenes.parts_l2 need at least one value each (the values tried on validation)")
+    for k, lr in enumerate(s.parts_lr):
+        _positive(f"scenes.parts_lr[{k}]", lr)
+    for k, l2 in enumerate(s.parts_l2):
+        _not_negative(f"scenes.parts_l2[{k}]", l2)
+    if s.mode == "off":
+        return
+    m, t = config.model, config.train
+    if getattr(MODELS[m.encoder], "sequential", False):
+        raise KgrecError(f"scenes.mode = {s.mode!r} trains a graph model; model.encoder = {m.encoder!r} is sequential")
+    if m.item_item.lower() != "none":
+        raise KgrecError(f"scenes.mode = {s.mode!r} does not blend an item-item view (it is not per scene); set model.item_item = \"none\"")
+    if t.sampler != "full" or t.loss != "bpr":
+        raise KgrecError(f"scenes.mode = {s.mode!r} trains full-graph with BPR: set train.sampler = \"full\" and train.loss = \"bpr\"")
+    for key in ("kg_loss_weight", "contrast_weight", "independence_weight"):
+        if getattr(t, key) > 0:
+            raise KgrecError(f"train.{key} = {getattr(t, key)}: the scenes loop trains BPR and L2 only; set it to 0 with scenes.mode = {s.mode!r}")
+    if s.finetune_epochs > 0 and s.mode != "adapted":
+        raise KgrecError(f"scenes.finetune_epochs = {s.finetune_epochs} fine-tunes the adapted model's scenes; scenes.mode = {s.mode!r} has none")
+
+
+
 def _check_text(config: ExperimentConfig) -> None:
     t = config.text
     if not t.model.strip():

@@ -21,6 +21,7 @@ import torch
 from kgrec.config import ExperimentConfig
 from kgrec.eval.beyond import evaluation_details, item_entity_sets
 from kgrec.eval.metrics import full_ranking_metrics
+from kgrec.eval.paired import write_per_user
 from kgrec.eval.sets import SplitSets
 from kgrec.graph.store import load_graph
 from kgrec.io import write_json
@@ -43,12 +44,15 @@ def _evaluate(scores, sets: SplitSets, config: ExperimentConfig, which: str) -> 
     return full_ranking_metrics(scores, truth, masked, ks=config.eval.ks, batch_size=config.eval.batch_size)
 
 
-def _test(scores, kg, sets: SplitSets, config: ExperimentConfig) -> tuple[dict, dict]:
+def _test(scores, kg, sets: SplitSets, config: ExperimentConfig, run_dir: Path) -> tuple[dict, dict]:
     """Test metrics, and the test set beyond accuracy and by group as for a trained run
-    (:mod:`kgrec.eval.beyond`), from one ranking of the test users."""
+    (:mod:`kgrec.eval.beyond`), from one ranking of the test users; the per-user metrics are
+    kept in the run folder (:mod:`kgrec.eval.paired`)."""
     truth, masked = sets.truth_and_mask("test")
     ks, batch = config.eval.ks, config.eval.batch_size
     test, per_user = full_ranking_metrics(scores, truth, masked, ks=ks, batch_size=batch, return_per_user=True)
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    write_per_user(per_user, run_dir)
     return test, evaluation_details(scores, truth, masked, sets.train, ks, batch, entities=item_entity_sets(kg), per_user=per_user)
 
 
@@ -84,7 +88,7 @@ def popularity_run(graph_dir: Path, config: ExperimentConfig, run_dir: Path, log
         return counts.expand(len(users), -1)
 
     valid = _evaluate(scores, sets, config, "valid")
-    test, details = _test(scores, kg, sets, config)
+    test, details = _test(scores, kg, sets, config, run_dir)
     return _write_results(config, run_dir, valid, test, "none (no parameters)", start, test_details=details)
 
 
@@ -102,7 +106,7 @@ def ease_run(graph_dir: Path, config: ExperimentConfig, run_dir: Path, log=print
         if best is None or valid[metric] > best[1][metric]:
             best = (view, valid, l2)
     view, valid, l2 = best
-    test, details = _test(view, kg, sets, config)
+    test, details = _test(view, kg, sets, config, run_dir)
     return _write_results(config, run_dir, valid, test, f"valid {metric} over l2", start, ease={"l2": l2, "tried": tried}, test_details=details)
 
 

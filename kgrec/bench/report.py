@@ -16,6 +16,7 @@ import pandas as pd
 import torch
 
 from kgrec.bench.suite import run_folder
+from kgrec.eval.paired import paired_difference, read_per_user
 from kgrec.io import atomic_path, write_text
 from kgrec.version import __version__
 
@@ -56,6 +57,35 @@ DETAIL_COLUMNS = [
 ]
 
 
+#: What a scenes suite's table shows per scene.
+SCENE_METRICS = ("recall@20", "ndcg@20")
+
+
+def _scene_table(table: pd.DataFrame) -> list[str]:
+    """Per-scene test NDCG@20 and Recall@20 (mean ± sd), when the suite's runs have scenes."""
+    scenes = sorted({c.split(" ")[1] for c in table.columns if c.startswith("scene ") and c.endswith("ndcg@20_mean")})
+    if not scenes:
+        return []
+    lines = [
+        "Per scene (each held-out pair ranked in its own scene over that scene's catalogue; "
+        "kgrec.train.scenes), test NDCG@20 / Recall@20:",
+        "",
+        "| model | " + " | ".join(scenes) + " |",
+        "|---|" + "|".join("---:" for _ in scenes) + "|",
+    ]
+    for _, r in table.iterrows():
+        cells = []
+        for s in scenes:
+            n, rc = f"scene {s} ndcg@20", f"scene {s} recall@20"
+            if pd.isna(r.get(n + "_mean")):
+                cells.append("-")
+                continue
+            sd = "" if r["seeds"] == 1 else f" ± {r[n + '_std']:.4f}"
+            cells.append(f"{r[n + '_mean']:.4f}{sd} / {r[rc + '_mean']:.4f}")
+        lines.append(f"| {r['model']} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
 def _detail_columns(details: dict | None) -> dict:
     """The breakdown of one run's ``test_details`` as flat columns (NaN where absent)."""
     if not details:
@@ -86,6 +116,8 @@ def collect(suite, out: Path, models=None) -> pd.DataFrame:
                 row["total_seconds"] = res["train_seconds"]
                 row["device"] = res.get("device_name", res.get("device"))
                 row.update(_detail_columns(res.get("test_details")))
+                for scene, metrics in (res.get("test_scenes") or {}).items():  # a scenes run (kgrec.train.scenes)
+                    row.update({f"scene {scene} {m}": metrics[m] for m in SCENE_METRICS})
                 rows.append(row)
     return pd.DataFrame(rows)
 
@@ -107,7 +139,55 @@ def _metric_label(metric: str) -> str:
     return f"{name.upper() if name in ('ndcg', 'mrr', 'auc') else name.capitalize()}@{k}"
 
 
-def markdown(summary: pd.DataFrame, suite, jobs: int = 1, wall_seconds: float | None = None) -> str:
+def paired_rows(suite, out: Path, dataset: str, metric: str) -> list[tuple[str, dict]]:
+    """Each row against ``suite.reference`` on ``metric``, user by user (:mod:`kgrec.eval.paired`):
+    ``(row name, paired_difference)`` for the rows whose runs kept per-user metrics. Only the
+    seeds both rows have count, so each pair of runs shares its split and its test users."""
+    if suite.reference is None:
+        return []
+    by_name = {m.name: m for m in suite.models}
+    reference_seeds = suite.seeds_for(by_name[suite.reference])
+
+    def values(name, seeds):
+        return read_per_user([run_folder(out, dataset, name, seed) for seed in seeds], metric)
+
+    rows = []
+    for model in suite.models:
+        if model.name == suite.reference:
+            continue
+        seeds = [s for s in suite.seeds_for(model) if s in reference_seeds]
+        reference, other = values(suite.reference, seeds), values(model.name, seeds)
+        result = paired_difference(reference, other) if reference is not None and other is not None else None
+        if result is not None:
+            rows.append((model.name, result))
+    return rows
+
+
+def _paired_markdown(rows: list[tuple[str, dict]], reference: str, metric: str, split: str) -> list[str]:
+    label = _metric_label(metric)
+    noise = (
+        "The seeds' sd above is training noise only (every seed has the same test set); this is the test set's."
+        if split == "fixed"
+        else "Each seed has its own split here; a user's value is averaged over the splits that hold them in test."
+    )
+    lines = [
+        f"Against `{reference}`, user by user (kgrec.eval.paired): the mean over test users of (row − {reference}) "
+        f"in {label}, each user's value averaged over the seeds both rows have; 95% interval and two-sided p of the "
+        f"paired t-test (normal approximation). {noise} "
+        "An interval that holds 0 is a difference this test set cannot tell from none.",
+        "",
+        f"| model | {reference} {label} | row − {reference} | relative | 95% interval | p | users |",
+        "|---|---:|---:|---:|---|---:|---:|",
+    ]
+    for name, r in rows:
+        lines.append(
+            f"| {name} | {r['reference_mean']:.4f} | {r['difference']:+.4f} | {100 * r['relative']:+.1f}% "
+            f"| [{r['ci_low']:+.4f}, {r['ci_high']:+.4f}] | {r['p_value']:.3g} | {r['users']} |"
+        )
+    return lines + [""]
+
+
+def markdown(summary: pd.DataFrame, suite, jobs: int = 1, wall_seconds: float | None = None, out: Path | None = None) -> str:
     cols = [f"{m}@{k}" for k in KS for m in METRICS]
     selection = " / ".join(_metric_label(m) for m in sorted({model.config.eval.metric for model in suite.models}))
     lines = [
@@ -115,7 +195,8 @@ def markdown(summary: pd.DataFrame, suite, jobs: int = 1, wall_seconds: float | 
         "",
         f"Test metrics (full ranking, train and validation items masked; weights selected on validation "
         f"{selection}), "
-        f"mean ± standard deviation over seeds {suite.seeds}.",
+        f"mean ± standard deviation over seeds {suite.seeds}"
+        + (" (each seed with its own split: the sd holds the split's noise too)." if suite.split == "per-seed" else "."),
         "",
         f"- Hardware: {hardware(jobs)}",
         f"- kgrec {__version__}; written {time.strftime('%Y-%m-%d %H:%M %Z')}",
@@ -145,6 +226,7 @@ def markdown(summary: pd.DataFrame, suite, jobs: int = 1, wall_seconds: float | 
             cells += [f"{r['best_epoch_mean']:.0f}", f"{r['seconds_per_epoch_mean']:.2f}", f"{r['total_seconds_mean']:.0f}", str(r["device"])]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
+        lines += _scene_table(table)
         present = [(c, h) for c, h in DETAIL_COLUMNS if f"{c}_mean" in table.columns]
         if present:
             lines += [
@@ -160,6 +242,12 @@ def markdown(summary: pd.DataFrame, suite, jobs: int = 1, wall_seconds: float | 
                 cells = [f"{r[c + '_mean']:.4f}" if pd.notna(r[c + "_mean"]) else "-" for c, _ in present]
                 lines.append(f"| {r['model']} | " + " | ".join(cells) + " |")
             lines.append("")
+        if out is not None and suite.reference is not None:
+            metrics = sorted({model.config.eval.metric for model in suite.models})
+            for metric in metrics:
+                rows = paired_rows(suite, out, dataset, metric)
+                if rows:
+                    lines += _paired_markdown(rows, suite.reference, metric, suite.split)
     return "\n".join(lines) + "\n"
 
 
@@ -233,5 +321,5 @@ def write_report(suite, out: Path, models=None, jobs: int = 1, wall_seconds: flo
         runs.to_csv(tmp, index=False)
     with atomic_path(out / "summary.csv", ".csv") as tmp:
         summary.to_csv(tmp, index=False)
-    write_text(out / "results.md", markdown(summary, suite, jobs, wall_seconds))
+    write_text(out / "results.md", markdown(summary, suite, jobs, wall_seconds, out))
     plots(runs, summary, suite, out, models or suite.models)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import time
 from pathlib import Path
 
@@ -94,8 +93,7 @@ def run_suite(
     pending = []
     for dataset, model, seed in todo:
         run_dir = run_folder(out, dataset.name, model.name, seed)
-        config = copy.deepcopy(model.config)
-        config.train.seed = seed
+        config = suite.config_for(model, seed)
         if not force and finished_with(run_dir, config, log):
             continue
         pending.append((dataset, model, seed, config, run_dir))

@@ -7,6 +7,11 @@ its base configuration) plus::
     name = "ml-100k"                      # results go to experiments/results/<name>/
     base = "ml-100k-best.toml"            # the configuration every model starts from
     seeds = [2024, 2025, 2026]            # training seeds; the split is the same for all
+    reference = "kgrec"                   # optional: the row the others are compared with per
+                                          #   user (default: the row named "kgrec", if any)
+    split = "fixed"                       # or "per-seed": each seed also draws its own split
+                                          #   (eval.split_seed = the seed), so the sd over seeds
+                                          #   holds the split's noise as well as training's
     datasets = [{ name = "ml-100k", graph = "../graphs/ml-100k",
                   spec = "../graphs/ml-100k.toml", fetch = "ml-100k" }]
 
@@ -23,6 +28,7 @@ table, so all rows are scored on the same split with the same protocol.
 
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +65,19 @@ class Suite:
     seeds: list[int]
     datasets: list[BenchDataset]
     models: list[BenchModel] = field(default_factory=list)
+    #: The row every other row is compared with, user by user (:mod:`kgrec.eval.paired`); None: no comparison.
+    reference: str | None = None
+    #: ``"fixed"``: one split for every seed (the base's ``eval.split_seed``); ``"per-seed"``: each
+    #: seed draws its own split too, so the spread over seeds includes the test set's own noise.
+    split: str = "fixed"
+
+    def config_for(self, model: "BenchModel", seed: int) -> ExperimentConfig:
+        """The configuration of one run: the row's, with the seed (and, per seed, the split seed)."""
+        config = copy.deepcopy(model.config)
+        config.train.seed = seed
+        if self.split == "per-seed":
+            config.eval.split_seed = seed
+        return config
 
     def seeds_for(self, model: BenchModel) -> list[int]:
         """The seeds ``model`` runs with: its own, or the suite's."""
@@ -69,6 +88,13 @@ class Suite:
 #: cold items (:mod:`kgrec.train.content`) changes no ranking of the trained catalogue and adds
 #: about a quarter to an ml-100k run's time, so benchmark rows skip it.
 SUITE_DEFAULTS = {"coldstart": {"content": "none"}}
+
+
+#: What ``bench.split`` accepts.
+SPLIT_MODES = ("fixed", "per-seed")
+
+#: The row other rows are compared with when ``bench.reference`` is not given (if the suite has it).
+DEFAULT_REFERENCE = "kgrec"
 
 
 def slug(name: str) -> str:
@@ -86,7 +112,7 @@ def load_suite(path: Path) -> Suite:
     bench = read_toml(path).get("bench")
     if not isinstance(bench, dict):
         raise KgrecError("not a benchmark suite: it has no [bench] table", path=path)
-    known = {"name", "base", "seeds", "datasets", "models"}
+    known = {"name", "base", "seeds", "datasets", "models", "reference", "split"}
     unknown = sorted(set(bench) - known)
     if unknown:
         raise KgrecError(f"unknown key bench.{unknown[0]} (known: {', '.join(sorted(known))})", path=path)
@@ -136,4 +162,10 @@ def load_suite(path: Path) -> Suite:
         models.append(BenchModel(name, kind, config, own_seeds))
     if not models:
         raise KgrecError("bench.models is empty", path=path)
-    return Suite(bench.get("name", path.stem), path, seeds, datasets, models)
+    reference = bench.get("reference", DEFAULT_REFERENCE if DEFAULT_REFERENCE in names else None)
+    if reference is not None and reference not in names:
+        raise KgrecError(f"bench.reference = {reference!r} is not a row of the suite (rows: {', '.join(sorted(names))})", path=path)
+    split = bench.get("split", "fixed")
+    if split not in SPLIT_MODES:
+        raise KgrecError(f"bench.split = {split!r} is not one of: {', '.join(SPLIT_MODES)}", path=path)
+    return Suite(bench.get("name", path.stem), path, seeds, datasets, models, reference, split)

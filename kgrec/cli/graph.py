@@ -46,7 +46,7 @@ def _spec_from_args(args, spec=None):
         field, _, column = mapping.partition("=")
         attr = f"{field}_column"
         if not column or not hasattr(spec.interactions, attr):
-            raise KgrecError(f"--column expects FIELD=NAME with FIELD one of user, item, rating, timestamp, event; got {mapping!r}")
+            raise KgrecError(f"--column expects FIELD=NAME with FIELD one of user, item, rating, timestamp, event, scene; got {mapping!r}")
         setattr(spec.interactions, attr, column)
     if args.lenient:
         spec.lenient = True
@@ -134,7 +134,7 @@ def cmd_data_synth(args) -> int:
         args.preset, users=args.users, items=args.items, interactions=args.interactions,
         entities=args.entities, triples=args.triples,
     )  # fmt: skip
-    about = write_synth(Path(args.out), seed=args.seed, preset=args.preset, **counts)
+    about = write_synth(Path(args.out), seed=args.seed, preset=args.preset, scenes=args.scenes, **counts)
     c = about["counts"]
     print(
         f"{c['users']:,} users, {c['items']:,} items, {c['interactions']:,} interactions, {c['entities']:,} entities, "
@@ -183,7 +183,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("data", help="public and synthetic data sets", description="Fetch a public data set, or generate one of any size.")
     dsub = p.add_subparsers(dest="data_command", required=True)
     f = dsub.add_parser("fetch", help="fetch a data set into the local cache (e.g. ml-100k)")
-    f.add_argument("name", help="the data set: ml-100k (MovieLens-100K with its Freebase KG, from the RecBole wheel)")
+    f.add_argument("name", help="the data set: ml-100k (MovieLens-100K with its Freebase KG, from the RecBole wheel), ml-100k-scenes (the same with genre-group scenes), synth-scenes (the scenes suite's synthetic data)")
     f.add_argument("--cache", default="data/cache", help="cache folder")
     f.add_argument("--force", action="store_true", help="fetch again even when it is cached")
     f.set_defaults(func=cmd_data_fetch)
@@ -192,6 +192,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         f.add_argument(f"--{count}", type=int, help=f"number of {count} (overrides the preset's)")
     f.add_argument("--preset", help="amazon-book (KGAT's Amazon-Book counts) or amazon-book-10x")
     f.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    f.add_argument(
+        "--scenes", type=int, metavar="N",
+        help="add a scene column of N scenes (sizes falling by a factor 3) with planted scene-specific tastes; "
+        "the truth goes to OUT/truth/",
+    )  # fmt: skip
     f.add_argument("--out", required=True, help="output folder, e.g. data/cache/synth-amazon-book")
     f.set_defaults(func=cmd_data_synth)
 

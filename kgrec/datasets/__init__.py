@@ -9,11 +9,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from kgrec.datasets.movielens import fetch_ml100k
+from kgrec.datasets.movielens import fetch_ml100k, fetch_ml100k_scenes
+from kgrec.datasets.synth import fetch_synth_scenes
 from kgrec.errors import KgrecError
 
 #: Dataset name -> fetcher ``(cache_root, force) -> folder``.
-DATASETS: dict[str, Callable[..., Path]] = {"ml-100k": fetch_ml100k}
+DATASETS: dict[str, Callable[..., Path]] = {
+    "ml-100k": fetch_ml100k,
+    "ml-100k-scenes": fetch_ml100k_scenes,
+    "synth-scenes": fetch_synth_scenes,
+}
 
 
 def fetch(name: str, cache_root: Path = Path("data/cache"), force: bool = False) -> Path:

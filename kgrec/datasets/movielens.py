@@ -20,6 +20,10 @@ folder) is used, and nothing is hard-coded here.
   for the others (their label, description and genres use that IRI);
 * ``about.json`` — where the files came from and what they hold.
 
+:func:`fetch_ml100k_scenes` adds ``interactions-scenes.csv``: the same ratings with a ``scene``
+column, the film's genre group (:func:`genre_scene`), a simulation of several scenes on real
+data (issue 16): each scene is a surface showing its own films.
+
 MovieLens' licence forbids redistribution, which is why this lives in the (git-ignored) cache.
 """
 
@@ -39,7 +43,7 @@ import pandas as pd
 from rdflib import RDF, RDFS, Literal, URIRef
 
 from kgrec.errors import KgrecError
-from kgrec.io import atomic_folder
+from kgrec.io import atomic_folder, atomic_path
 
 RECBOLE_REQUIREMENT = "recbole==1.2.1"
 WHEEL_FOLDER = "recbole/dataset_example/ml-100k/"
@@ -55,6 +59,16 @@ OUTPUTS = ("interactions.csv", "knowledge.nt", "links.csv")
 _TRAILING_ARTICLE = re.compile(
     r"^(?P<title>.+?), (?P<article>The|A|An|La|Le|Les|L'|Il|Das|Der|Die|El)(?P<rest> \(.*\))?$"
 )
+
+
+#: The scenes of the ml-100k simulation: genre groups, in the order that breaks ties.
+GENRE_SCENES: dict[str, frozenset[str]] = {
+    "family": frozenset({"Animation", "Children's", "Musical", "Fantasy"}),
+    "thrill": frozenset({"Action", "Adventure", "Sci-Fi", "Thriller", "Horror", "Crime", "Mystery", "Western", "War", "Film-Noir"}),
+    "comedy": frozenset({"Comedy"}),
+    "drama": frozenset({"Drama", "Romance", "Documentary"}),
+}
+SCENE_LOG = "interactions-scenes.csv"
 
 
 # --------------------------------------------------------------------------- fetch
@@ -83,6 +97,36 @@ def fetch_ml100k(cache_root: Path = Path("data/cache"), force: bool = False) -> 
         }
         (building / "about.json").write_text(json.dumps(about, indent=2) + "\n", encoding="utf-8")
     return target
+
+
+def genre_scene(genres: str) -> str:
+    """A film's scene: the genre group holding most of its genres (space-separated, as in
+    RecBole's ``class`` field), ties broken in the order of :data:`GENRE_SCENES`; a film with no
+    known genre goes to ``drama``. "Action Comedy" -> thrill, "Comedy Drama" -> comedy."""
+    names = [g for g in genres.split() if g.lower() != "unknown"]
+    counts = {scene: sum(g in members for g in names) for scene, members in GENRE_SCENES.items()}
+    best = max(counts.values())
+    return "drama" if best == 0 else next(s for s, n in counts.items() if n == best)
+
+
+def write_scene_log(folder: Path) -> Path:
+    """``interactions-scenes.csv`` in a fetched ``ml-100k`` folder: every rating with its film's scene."""
+    items = read_atomic_file(folder / "raw" / "ml-100k.item", ["item_id", "class"])
+    scene_of = dict(zip(items["item_id"], items["class"].map(genre_scene)))
+    log = pd.read_csv(folder / "interactions.csv", dtype=str, keep_default_na=False)
+    log["scene"] = log["item"].map(scene_of).fillna("drama")
+    target = folder / SCENE_LOG
+    with atomic_path(target, ".csv") as tmp:
+        log.to_csv(tmp, index=False, lineterminator="\n")
+    return target
+
+
+def fetch_ml100k_scenes(cache_root: Path = Path("data/cache"), force: bool = False) -> Path:
+    """:func:`fetch_ml100k`, then the scene log beside it (written from the raw files when missing)."""
+    folder = fetch_ml100k(cache_root, force)
+    if force or not (folder / SCENE_LOG).is_file():
+        write_scene_log(folder)
+    return folder
 
 
 def download_recbole_wheel(folder: Path) -> Path:

@@ -17,6 +17,15 @@ trains at the scale of Amazon-Book, and at ten times that, it needs data of exac
   DIR/knowledge.nt --out graphs/NAME``);
 * ``about.json`` — the parameters and the counts.
 
+With ``scenes`` (``kgrec data synth --scenes N``) the log gets a ``scene`` column
+(``scene-0`` ... ``scene-{N-1}``) and the tastes become scene-specific (:func:`sample_scene_interactions`):
+each user has one home segment, and in scene ``s`` prefers the segment ``shift[s][home]`` (scene 0
+keeps the home segment; each other scene maps segments by a permutation of its own). Scene sizes
+fall by a factor :data:`SCENE_DECAY` each, so the last scene is sparse. The truth goes to
+``truth/scene_tastes.csv`` (user, scene, segment: the segment that user favours in that scene)
+and ``truth/item_segments.csv`` (item, segment). Without ``scenes`` nothing changes: the same
+seed gives the same bytes as before.
+
 Shape, so that the data stresses what real data stresses:
 
 * **power-law degrees** everywhere: user activity, item popularity and entity popularity follow
@@ -91,6 +100,12 @@ TASTE_SEGMENTS = 64
 TASTE_SHARE = 0.5
 #: Rows per chunk written to ``interactions.csv`` and statements per chunk of ``knowledge.nt``.
 CHUNK = 1_000_000
+#: With scenes: fewer, larger segments than :data:`TASTE_SEGMENTS` and a stronger pull, so the
+#: planted scene-specific taste is what a model must learn, not noise around popularity.
+SCENE_SEGMENTS = 16
+SCENE_TASTE_SHARE = 0.7
+#: Each scene has this share of the previous scene's interactions (3 scenes: 69%, 23%, 8%).
+SCENE_DECAY = 1 / 3
 
 
 @dataclass(frozen=True)
@@ -455,6 +470,79 @@ def sample_interactions(users: int, items: int, interactions: int, rng: np.rando
     return user_of_row, item_of_row
 
 
+def scene_shares(scenes: int) -> np.ndarray:
+    """Each scene's share of the interactions: falling by :data:`SCENE_DECAY` from scene 0."""
+    shares = SCENE_DECAY ** np.arange(scenes, dtype=np.float64)
+    return shares / shares.sum()
+
+
+def sample_scene_interactions(users: int, items: int, interactions: int, scenes: int, rng: np.random.Generator):
+    """(user, item, scene) index arrays with planted scene-specific tastes, and the truth.
+
+    Items fall into :data:`SCENE_SEGMENTS` segments by popularity rank (as for the plain taste);
+    every user has a home segment; scene ``s`` maps it through ``shift[s]`` (identity in scene 0,
+    a random permutation in every other). A row of scene ``s`` comes from the user's segment in
+    that scene with probability :data:`SCENE_TASTE_SHARE`, otherwise by popularity. Every
+    (user, item) pair occurs once across all scenes, and every user and item takes part.
+
+    Returns:
+        ``(user, item, scene, truth)``, ``truth`` holding ``home`` ``[users]``, ``shift``
+        ``[scenes, segments]`` and ``item_segment`` ``[items]``.
+    """
+    degrees = user_degrees(users, items, interactions, rng)
+    popularity = zipf_weights(items, ITEM_EXPONENT, rng)
+    by_rank = np.argsort(-popularity, kind="stable")
+    rank_of = np.empty(items, dtype=np.int64)
+    rank_of[by_rank] = np.arange(items)
+    segments = min(SCENE_SEGMENTS, items)
+    home = rng.integers(0, segments, users)
+    shift = np.stack([np.arange(segments)] + [rng.permutation(segments) for _ in range(scenes - 1)])
+    shares = scene_shares(scenes)
+    keys = np.zeros(0, dtype=np.int64)
+    scene_of_key = np.zeros(0, dtype=np.int64)
+    need = degrees.copy()
+    for _ in range(60):
+        if not need.any():
+            break
+        u = np.repeat(np.arange(users), need)
+        s = rng.choice(scenes, len(u), p=shares)
+        draw = rng.choice(items, len(u), p=popularity)
+        taste = rng.random(len(u)) < SCENE_TASTE_SHARE
+        r = rank_of[draw[taste]]
+        snapped = r - r % segments + shift[s[taste], home[u[taste]]]
+        draw[taste] = by_rank[np.where(snapped < items, snapped, r)]
+        keys = np.concatenate([keys, u.astype(np.int64) * items + draw])
+        scene_of_key = np.concatenate([scene_of_key, s])
+        first = _first_unique(keys)
+        keys, scene_of_key = keys[first], scene_of_key[first]
+        need = degrees - np.bincount(keys // items, minlength=users)
+    for u in np.flatnonzero(need):  # users whose remaining picks keep colliding
+        taken = keys[keys // items == u] % items
+        free = np.setdiff1d(np.arange(items), taken)
+        extra = free[_weighted_without_replacement(popularity[free], int(need[u]), rng)]
+        keys = np.concatenate([keys, u * items + extra])
+        scene_of_key = np.concatenate([scene_of_key, rng.choice(scenes, len(extra), p=shares)])
+    order = np.argsort(keys, kind="stable")
+    keys, scene_of_key = keys[order], scene_of_key[order]
+    user_of_row, item_of_row = keys // items, cover(keys % items, items, rng)
+    truth = {"home": home, "shift": shift, "item_segment": rank_of % segments}
+    return user_of_row, item_of_row, scene_of_key, truth
+
+
+def write_scene_truth(folder: Path, truth: dict) -> None:
+    """``truth/scene_tastes.csv`` (user, scene, segment) and ``truth/item_segments.csv`` (item, segment)."""
+    home, shift = truth["home"], truth["shift"]
+    users, scenes = len(home), shift.shape[0]
+    tastes = pd.DataFrame(
+        {"user": np.repeat([f"u{u}" for u in range(users)], scenes),
+         "scene": np.tile([f"scene-{s}" for s in range(scenes)], users),
+         "segment": shift[:, home].T.reshape(-1)}
+    )  # fmt: skip
+    write_text(folder / "truth" / "scene_tastes.csv", tastes.to_csv(index=False, lineterminator="\n"))
+    segments = pd.DataFrame({"item": [f"i{i}" for i in range(len(truth["item_segment"]))], "segment": truth["item_segment"]})
+    write_text(folder / "truth" / "item_segments.csv", segments.to_csv(index=False, lineterminator="\n"))
+
+
 # --------------------------------------------------------------------------- text
 def _join(*parts) -> pa.Array:
     """Element-wise concatenation of string arrays and scalars (pyarrow, vectorised)."""
@@ -559,15 +647,18 @@ def _literal_lines(handle, kind: str, predicate: str, texts: pa.Array) -> None:
         _write_array(handle, _join(_iri_column(kind, ids), f" <{predicate}> \"", part, "\" .\n"))
 
 
-def write_interactions(path: Path, users: np.ndarray, items: np.ndarray, rng: np.random.Generator) -> None:
-    """``interactions.csv`` in time order, written in chunks to a temporary file first."""
+def write_interactions(
+    path: Path, users: np.ndarray, items: np.ndarray, rng: np.random.Generator, scenes: np.ndarray | None = None
+) -> None:
+    """``interactions.csv`` in time order, written in chunks to a temporary file first
+    (with a ``scene`` column when ``scenes`` is given)."""
     n = len(users)
     events = rng.choice(len(EVENTS), n, p=EVENT_SHARES)
     ratings = rng.choice(5, n, p=RATING_SHARES) + 1
     timestamps = START_TIME + rng.integers(0, TIME_SPAN, n)
     order = np.argsort(timestamps, kind="stable")
     with atomic_path(path, ".csv") as tmp, tmp.open("w", encoding="utf-8", newline="\n") as handle:
-        handle.write("user,item,event,rating,timestamp\n")
+        handle.write("user,item,event,rating,timestamp" + (",scene\n" if scenes is not None else "\n"))
         for start in range(0, n, CHUNK):
             rows = order[start : start + CHUNK]
             event = events[rows]
@@ -582,6 +673,8 @@ def write_interactions(path: Path, users: np.ndarray, items: np.ndarray, rng: np
                     "timestamp": timestamps[rows],
                 }
             )
+            if scenes is not None:
+                frame["scene"] = np.char.add("scene-", scenes[rows].astype(str))
             frame.to_csv(handle, header=False, index=False, lineterminator="\n")
 
 
@@ -596,6 +689,7 @@ def write_synth(
     seed: int = 7,
     name: str | None = None,
     preset: str | None = None,
+    scenes: int | None = None,
 ) -> dict:
     """Generate a synthetic data set into folder ``out``; return what ``about.json`` records.
 
@@ -607,6 +701,8 @@ def write_synth(
         None, users=users, items=items, interactions=interactions, entities=entities, triples=triples
     )
     check_counts(**counts)
+    if scenes is not None and scenes < 2:
+        raise KgrecError(f"--scenes {scenes}: scenes need at least two (leave --scenes out for a log without scenes)")
     if out.exists() and not out.is_dir():
         raise KgrecError("exists and is not a folder", path=out)
     t0 = time.perf_counter()
@@ -615,8 +711,15 @@ def write_synth(
     per_relation = relation_counts(items, entities, triples)
 
     # --- interactions
-    user_of_row, item_of_row = sample_interactions(users, items, interactions, rng)
-    write_interactions(out / "interactions.csv", user_of_row, item_of_row, rng)
+    if scenes is None:
+        user_of_row, item_of_row = sample_interactions(users, items, interactions, rng)
+        write_interactions(out / "interactions.csv", user_of_row, item_of_row, rng)
+    else:
+        user_of_row, item_of_row, scene_of_row, truth = sample_scene_interactions(users, items, interactions, scenes, rng)
+        write_interactions(out / "interactions.csv", user_of_row, item_of_row, rng, scenes=scene_of_row)
+        write_scene_truth(out, truth)
+        scene_counts = {f"scene-{s}": int(n) for s, n in enumerate(np.bincount(scene_of_row, minlength=scenes))}
+        del scene_of_row
     del user_of_row, item_of_row
 
     # --- knowledge triples: an entity's popularity rank is the same in every relation
@@ -678,8 +781,9 @@ def write_synth(
         + ").\n# Build it with: kgrec build --spec "
         + f"{out / 'graph.toml'} --out graphs/{name}\n"
         f'name = "{name}"\n\n[interactions]\npath = "interactions.csv"\n'
-        "# Columns are the defaults: user, item, event (view/cart/buy/rate), rating, timestamp.\n\n"
-        '[rdf]\npaths = ["knowledge.nt"]\n'
+        "# Columns are the defaults: user, item, event (view/cart/buy/rate), rating, timestamp"
+        + (", scene (scene-0 the largest, each next one a third of it).\n\n" if scenes else ".\n\n")
+        + '[rdf]\npaths = ["knowledge.nt"]\n'
         f"# Items match by the default rule: <{ITEM_IRI}> ends in /{{id}}.\n"
     )
     about = {
@@ -691,11 +795,26 @@ def write_synth(
             f"{r.head} -[{r.predicate}]-> {r.tail}": n for r, n in zip(RELATIONS, per_relation)
         },
         "text_statements": 2 * items + 2 * entities,
+        **({"scenes": {"interactions": scene_counts, "segments": min(SCENE_SEGMENTS, items),
+                       "taste_share": SCENE_TASTE_SHARE,
+                       "truth": "truth/scene_tastes.csv: the segment each user favours in each scene"}} if scenes else {}),
         "seconds": round(seconds, 1),
     }
     write_json(out / "about.json", about)
     write_text(out / "graph.toml", spec)
     return about
+
+
+#: ``kgrec data fetch synth-scenes``: the scenes suite's synthetic data (seed 1, 3 scenes).
+SYNTH_SCENES = {"users": 2000, "items": 1000, "interactions": 40000, "entities": 300, "triples": 4000}
+
+
+def fetch_synth_scenes(cache_root: Path = Path("data/cache"), force: bool = False) -> Path:
+    """Write the scenes suite's synthetic data set into ``<cache_root>/synth-scenes`` (kept unless ``force``)."""
+    folder = Path(cache_root) / "synth-scenes"
+    if force or not (folder / "graph.toml").is_file():
+        write_synth(folder, seed=1, scenes=3, **SYNTH_SCENES)
+    return folder
 
 
 def _check_distinct(pairs: list[tuple[np.ndarray, np.ndarray]]) -> None:

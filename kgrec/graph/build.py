@@ -68,10 +68,17 @@ def _node_statements(tables: SourceTables, nodes: dict[str, pd.DataFrame]) -> pd
     return kept if len(kept) else None
 
 
+def behaviour_rows(interactions: pd.DataFrame, behaviour: str) -> pd.DataFrame:
+    """The interactions of one behaviour, one row per (user, item): a pair seen in several
+    scenes is one edge of the graph (each scene keeps its row in the interaction table)."""
+    rows = interactions[interactions["event"] == behaviour]
+    return rows.drop_duplicates(["user", "item"]) if "scene" in rows else rows
+
+
 def add_behaviour_edges(data: HeteroData, interactions: pd.DataFrame, behaviours: list[str]) -> None:
     """One edge type per behaviour, ``(user, b, item)`` and its reverse, from the interaction table."""
     for b in behaviours:
-        rows = interactions[interactions["event"] == b]
+        rows = behaviour_rows(interactions, b)
         ei = torch.as_tensor(np.stack([rows["user"].to_numpy(), rows["item"].to_numpy()]), dtype=torch.long)
         data[USER, b, ITEM].edge_index = ei
         data[ITEM, REVERSE_PREFIX + b, USER].edge_index = ei.flip(0)
@@ -162,6 +169,8 @@ def build_graph(tables: SourceTables, name: str = "graph") -> KnowledgeGraph:
             "timestamp": inter["timestamp"].astype(float).to_numpy(),
         }
     )
+    if "scene" in inter:  # where each interaction happened (kgrec.train.scenes)
+        interactions["scene"] = inter["scene"].astype(str).to_numpy()
     behaviours = sorted(interactions["event"].unique().tolist())
     reserved = set(behaviours) | {USER, ITEM}
 
@@ -202,6 +211,7 @@ def build_graph(tables: SourceTables, name: str = "graph") -> KnowledgeGraph:
         "name": name,
         "node_counts": {t: len(df) for t, df in nodes.items()},
         "behaviours": behaviours,
+        **({"scenes": sorted(interactions["scene"].unique().tolist())} if "scene" in interactions else {}),
         "relations": relations,
         "inputs": tables.inputs,
         "report": tables.report.to_dict(),

@@ -39,7 +39,8 @@ class KnowledgeGraph:
             (original user/item id, or the entity's IRI / key), ``label`` and ``text``
             (the description used for BERT features; None when the node has no text).
         interactions: one row per (user, item, event) edge: columns ``user``, ``item``
-            (integer node indices), ``event``, ``rating``, ``timestamp``.
+            (integer node indices), ``event``, ``rating``, ``timestamp``; and ``scene`` when
+            the log had scenes (then one row per (user, item, event, scene)).
         relations: relation name -> predicate IRI for knowledge edge types.
         behaviours: the event names, in a stable order.
         manifest: what :mod:`kgrec.graph.store` writes as ``manifest.json``.
@@ -77,6 +78,13 @@ class KnowledgeGraph:
     @cached_property
     def item_index(self) -> dict[str, int]:
         return {u: i for i, u in enumerate(self.nodes[ITEM]["id"].tolist())}
+
+    @property
+    def scenes(self) -> list[str]:
+        """The scenes of the interaction log, sorted ([] when the log had no scene column)."""
+        if "scene" not in self.interactions:
+            return []
+        return sorted(self.interactions["scene"].astype(str).unique().tolist())
 
     def behaviour_edge_types(self) -> list[tuple[str, str, str]]:
         return [(USER, b, ITEM) for b in self.behaviours]

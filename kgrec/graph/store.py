@@ -25,7 +25,7 @@ import torch
 from torch_geometric.data import HeteroData
 
 from kgrec.errors import KgrecError
-from kgrec.graph.build import GRAPH_FORMAT_VERSION
+from kgrec.graph.build import GRAPH_FORMAT_VERSION, behaviour_rows
 from kgrec.graph.container import ITEM, REVERSE_PREFIX, USER, KnowledgeGraph
 from kgrec.ingest.sources import BuildReport
 from kgrec.io import atomic_folder, content_hash, is_empty_or_missing
@@ -138,7 +138,7 @@ def load_graph(folder: Path) -> KnowledgeGraph:
             data[t].num_nodes = len(df)
         behaviours = list(manifest["behaviours"])
         for b in behaviours:
-            rows = interactions[interactions["event"] == b]
+            rows = behaviour_rows(interactions, b)
             ei = torch.as_tensor(np.stack([rows["user"].to_numpy(), rows["item"].to_numpy()]), dtype=torch.long)
             data[USER, b, ITEM].edge_index = ei
             data[ITEM, REVERSE_PREFIX + b, USER].edge_index = ei.flip(0)

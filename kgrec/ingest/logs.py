@@ -64,8 +64,10 @@ SOURCE = "interactions"
 # Reasons a record is bad (an error in strict mode), in the order they are checked.
 EMPTY_USER = "empty user id"
 EMPTY_ITEM = "empty item id"
+EMPTY_SCENE = "empty scene"
 INVALID_USER = "invalid user id"
 INVALID_ITEM = "invalid item id"
+INVALID_SCENE = "invalid scene"
 BAD_RATING = "non-numeric rating"
 BAD_TIMESTAMP = "bad timestamp"
 WRONG_FIELDS = "wrong number of fields"
@@ -130,7 +132,9 @@ def read_interactions(
     Returns:
         ``user``, ``item``, ``event`` (str), ``rating`` and ``timestamp`` (float, NaN when
         absent; timestamps in seconds since the epoch), one row per first occurrence of each
-        (user, item, event), in file order.
+        (user, item, event), in file order. A log with a scene column (``source.scene_column``)
+        adds ``scene`` (str), and a row is then one first occurrence of (user, item, event,
+        scene): the same pair seen in two scenes is kept in both.
 
     Raises:
         KgrecError: the file is missing, empty, of unknown format, lacks the user or item
@@ -154,7 +158,9 @@ def read_interactions(
         raise KgrecError(f"not UTF-8 text ({e.reason} at byte {e.start})", path=path) from None
     table = pd.concat(kept, ignore_index=True) if kept else _empty_table()
 
-    duplicate = table.duplicated(["user", "item", "event"], keep="first").to_numpy()
+    table = _check_scenes(table, path, source, lenient, report)
+    key = ["user", "item", "event"] + (["scene"] if "scene" in table else [])
+    duplicate = table.duplicated(key, keep="first").to_numpy()
     report.dropped(SOURCE, DUPLICATE, int(duplicate.sum()))
     table = table.loc[~duplicate].reset_index(drop=True)
     if table.empty:
@@ -162,6 +168,34 @@ def read_interactions(
             "no interactions left to use: " + _drop_summary(report) + " (see the build report)", path=path
         )
     report.kept(SOURCE, len(table))
+    return table
+
+
+def _check_scenes(table: pd.DataFrame, path: Path, source: InteractionSource, lenient: bool, report: BuildReport) -> pd.DataFrame:
+    """A scene column must name at least two scenes, and every kept row needs one.
+
+    (Only a JSONL log can leave a row without a scene here: a chunk whose records carry no
+    scene key has no scene column.) One value is refused whatever the mode: a scene model would
+    have nothing to adapt to, and a mapped column holding one value is almost surely the wrong one.
+    """
+    if "scene" not in table:
+        return table
+    missing = table["scene"].isna().to_numpy()
+    if missing.any():
+        if not lenient:
+            raise KgrecError(
+                f"{int(missing.sum()):,} records have no scene in column {source.scene_column!r} "
+                "(or set lenient = true to drop and count them)", path=path,
+            )  # fmt: skip
+        report.dropped(SOURCE, EMPTY_SCENE, int(missing.sum()))
+        table = table.loc[~missing].reset_index(drop=True)
+    scenes = pd.unique(table["scene"])
+    if len(scenes) == 1:
+        raise KgrecError(
+            f"the scene column {source.scene_column!r} holds one value ({scenes[0]!r}): scenes need at "
+            "least two; drop the column, or map another one with --column scene=NAME "
+            "(interactions.scene_column in the graph spec)", path=path,
+        )  # fmt: skip
     return table
 
 
@@ -212,6 +246,11 @@ def _check_chunk(
     problems.append((INVALID_USER, invalid_user.to_numpy(), raw["user"]))
     problems.append((EMPTY_ITEM, (item.isna() & ~invalid_item).to_numpy(), raw["item"]))
     problems.append((INVALID_ITEM, invalid_item.to_numpy(), raw["item"]))
+    scene = None
+    if "scene" in raw:
+        scene, invalid_scene = _ids(raw["scene"])
+        problems.append((EMPTY_SCENE, (scene.isna() & ~invalid_scene).to_numpy(), raw["scene"]))
+        problems.append((INVALID_SCENE, invalid_scene.to_numpy(), raw["scene"]))
 
     if "rating" in raw:
         rating, bad = _numbers(raw["rating"])
@@ -237,11 +276,13 @@ def _check_chunk(
         report.dropped(SOURCE, reason, int(mask.sum()))
         bad_any |= mask
 
-    table = pd.DataFrame(
-        {"user": user, "item": item, "event": event, "rating": rating, "timestamp": timestamp}
-    ).loc[~bad_any]
+    columns = {"user": user, "item": item, "event": event, "rating": rating, "timestamp": timestamp}
+    if scene is not None:
+        columns["scene"] = scene
+    table = pd.DataFrame(columns).loc[~bad_any]
     table = table.astype(
         {"user": "str", "item": "str", "event": "str", "rating": "float64", "timestamp": "float64"}
+        | ({"scene": "str"} if scene is not None else {})
     )
 
     if source.rating_split is not None:
@@ -280,13 +321,15 @@ def _raise_first_bad(problems, lines: np.ndarray, unit: str, path: Path, source:
         INVALID_ITEM: source.item_column,
         BAD_RATING: source.rating_column,
         BAD_TIMESTAMP: source.timestamp_column,
+        EMPTY_SCENE: source.scene_column,
+        INVALID_SCENE: source.scene_column,
     }.get(reason)
     detail = reason
     if values is not None and column is not None:
         value = values.iloc[pos]
         shown = "" if _is_missing(value) else repr(value)
         detail = f"{reason} in column {column!r}" + (
-            f": {shown}" if shown and reason not in (EMPTY_USER, EMPTY_ITEM) else ""
+            f": {shown}" if shown and reason not in (EMPTY_USER, EMPTY_ITEM, EMPTY_SCENE) else ""
         )
     hint = " (or set lenient = true to drop and count bad records)"
     line = int(lines[pos])
@@ -408,6 +451,7 @@ def _column_map(
         "rating": source.rating_column,
         "timestamp": source.timestamp_column,
         "event": source.event_column,
+        "scene": source.scene_column,
     }
     by_stripped = {str(c).strip(): c for c in found}
     for role in ("user", "item"):
@@ -636,6 +680,7 @@ def _read_jsonl(
         "rating": source.rating_column,
         "timestamp": source.timestamp_column,
         "event": source.event_column,
+        "scene": source.scene_column,
     }
     checked_columns = False
     records: list[dict] = []
@@ -738,7 +783,8 @@ def _keys_seen(records: list[dict]) -> list[str]:
 def _json_chunk(
     records: list[dict], lines: list[int], problems: list[str | None], names: dict[str, str]
 ) -> Chunk:
-    raw = pd.DataFrame({role: [r.get(name) for r in records] for role, name in names.items()}, dtype="object")
+    present = {role: name for role, name in names.items() if role != "scene" or any(name in r for r in records)}
+    raw = pd.DataFrame({role: [r.get(name) for r in records] for role, name in present.items()}, dtype="object")
     raw["_reader_problem"] = pd.Series(problems, dtype="object")
     return raw, np.asarray(lines), "line"
 

@@ -53,6 +53,8 @@ class CKERecommender(GraphRecommender):
     """``model.encoder = "cke"``: MF with items tied to their TransR-trained KG embeddings."""
 
     needs_knowledge = True
+    #: Score TransR on unit vectors (TransR's norm constraints, as RecBole's CKE enforces them).
+    transr_normalize = True
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -94,7 +96,7 @@ class CKERecommender(GraphRecommender):
 
     def kg_score(self, head_emb: Tensor, rel_ids: Tensor, tail_emb: Tensor) -> Tensor:
         """TransR's ``-f_r(h, t)`` (:func:`~kgrec.models.transr.transr_score`)."""
-        return transr_score(self.relation_projection, self.relation_embedding, head_emb, rel_ids, tail_emb)
+        return transr_score(self.relation_projection, self.relation_embedding, head_emb, rel_ids, tail_emb, normalize=self.transr_normalize)
 
     def loss(self, batch, emb: Embeddings):
         """The CF terms of kgrec's GNNs, an L2 penalty on the batch's item offsets, and TransR

@@ -27,25 +27,36 @@ from kgrec.text.tuning import check_tune_model
 from kgrec.train import distributed
 from kgrec.train.device import seed_everything
 from kgrec.train.loop import fit
+from kgrec.train.scenes import fit_scenes
 from kgrec.train.sequences import fit_sequences
 from kgrec.models.sequential import is_sequential
 from kgrec.train.view import graph_events, target_pairs, training_tensors
 
 
 def prepare_model(
-    kg: KnowledgeGraph, config: ExperimentConfig, split: Split, device: torch.device, *, features: tuple | None = None
+    kg: KnowledgeGraph,
+    config: ExperimentConfig,
+    split: Split,
+    device: torch.device,
+    extra_held_out: pd.DataFrame | None = None,
+    *,
+    features: tuple | None = None,
 ) -> tuple[Recommender, GraphTensors]:
     """Features, the training graph (held-out pairs removed) and a fresh model, on ``device``.
 
     The item-item view, when the configuration asks for one, is fitted on the training
-    positives only (like the graph) and given to the model as it is built. ``features``:
-    ``(features, has_text)`` already at hand (``kgrec update`` encodes only its new nodes);
-    None encodes every node's text (from the encoding cache where it can).
+    positives only (like the graph) and given to the model as it is built. ``extra_held_out``:
+    more (user, item) pairs to leave out of the graph (another scene's, for one model per scene).
+    ``features``: ``(features, has_text)`` already at hand (``kgrec update`` encodes only its new
+    nodes); None encodes every node's text (from the encoding cache where it can).
     """
     features, has_text = features if features is not None else (None, None)
     if config.model.use_text and features is None:
         features, has_text = build_node_features(kg, config.text, device=str(device))
-    held_out = pd.concat([split.valid, split.test, *([split.withheld] if split.withheld is not None else [])], ignore_index=True)[["user", "item"]]
+    held_out = pd.concat(
+        [split.valid, split.test, *([split.withheld] if split.withheld is not None else []), *([extra_held_out] if extra_held_out is not None else [])],
+        ignore_index=True,
+    )[["user", "item"]]
     g = training_tensors(
         kg, held_out, use_kg=config.model.use_kg, kg_min_degree=config.model.kg_min_degree, features=features, has_text=has_text,
         events=graph_events(kg, config.train.target_events, config.train.auxiliary_events),
@@ -146,6 +157,8 @@ def _train_run(world, graph_dir: Path, config: ExperimentConfig, run_dir: Path, 
     if world.is_main:  # one writer: every process made (or read) the same split
         start_run_folder(run_dir, graph_dir, kg, config, split, device, world.size)
 
+    if config.scenes.mode != "off":
+        return _fit_scenes(world, kg, split, config, run_dir, generator, log)
     t0 = time.perf_counter()
     model, g = prepare_model(kg, config, split, device)
     log(
@@ -175,6 +188,8 @@ def resume_run(run_dir: Path, *, progress: bool = True, log=print) -> dict:
     if (run_dir / "results.json").is_file() and not (run_dir / "checkpoint").exists():
         raise KgrecError("this run already finished (results.json is there); nothing to resume", path=run_dir)
     config = load_experiment(run_dir / "config.toml", written_by_kgrec=True)
+    if config.scenes.mode != "off":
+        raise KgrecError("a scenes run does not resume (it keeps no checkpoint); train it again with --force", path=run_dir)
     kg, _ = run_graph(run_dir, meta)
     with distributed.launch(config.train.device) as world:  # several processes under torchrun
         device = world.device
@@ -189,6 +204,19 @@ def resume_run(run_dir: Path, *, progress: bool = True, log=print) -> dict:
             model, g, split, config, run_dir, device=device, generator=generator, progress=progress, resume=True,
             world=world, log=log, item_entities=item_entity_sets(kg), item_texts=item_texts(kg),
         )  # fmt: skip
+
+
+def _fit_scenes(world, kg, split, config, run_dir, generator, log) -> dict:
+    """The ``[scenes]`` loop (:mod:`kgrec.train.scenes`), in one process."""
+    if world.parallel:
+        raise KgrecError(f"scenes.mode = {config.scenes.mode!r} trains in one process; run it without torchrun")
+
+    def build(extra_held_out):
+        model, g = prepare_model(kg, config, split, world.device, extra_held_out)
+        log(f"model: {config.model.encoder}, {count_parameters(model):,} shared parameters, {g.edge_index.size(1):,} directed edges")
+        return model, g
+
+    return fit_scenes(kg, split, config, run_dir, build, device=world.device, generator=generator, log=log)
 
 
 def _fit_sequences(world, model, g, kg, split, config, run_dir, generator, progress, log, resume: bool = False) -> dict:

@@ -24,6 +24,7 @@ from kgrec.train.content import fit_cold_start_content
 from kgrec.config import ExperimentConfig
 from kgrec.errors import KgrecError
 from kgrec.eval.beyond import evaluation_details
+from kgrec.eval.paired import write_per_user
 from kgrec.eval.sets import SplitSets
 from kgrec.eval.splits import Split
 from kgrec.io import atomic_path, write_json
@@ -170,7 +171,7 @@ def fit(
         valid = item_item.pop("valid")
         item_item = {"kind": config.model.item_item, "l2": config.model.item_item_l2, "valid_dot_only": state.best_valid, **item_item}
         save_weights(model, run_dir / "model.safetensors")
-    test, details = score_test(model, emb, sets, config, device, item_entities)
+    test, details = score_test(model, emb, sets, config, device, item_entities, run_dir)
     results = run_summary(state, metric, valid, test, start, device, tc.seed)
     if item_item is not None:
         results["item_item"] = item_item
@@ -184,10 +185,15 @@ def fit(
     return world.share(results)
 
 
-def score_test(model: Recommender, emb, sets: SplitSets, config: ExperimentConfig, device, item_entities=None) -> tuple[dict, dict]:
-    """The test set, scored once: ``(metrics, details beyond accuracy and by group)``."""
+def score_test(
+    model: Recommender, emb, sets: SplitSets, config: ExperimentConfig, device, item_entities=None, run_dir: Path | None = None
+) -> tuple[dict, dict]:
+    """The test set, scored once: ``(metrics, details beyond accuracy and by group)``; with
+    ``run_dir``, the per-user metrics are kept there too (:mod:`kgrec.eval.paired`)."""
     ec = config.eval
     test, per_user = sets.evaluate(model, emb, "test", ec.ks, ec.batch_size, return_per_user=True)
+    if run_dir is not None:
+        write_per_user(per_user, run_dir)
     truth, masked = sets.truth_and_mask("test")
     details = evaluation_details(
         lambda users: model.full_scores(users.to(device), emb), truth, masked, sets.train, ec.ks, ec.batch_size,

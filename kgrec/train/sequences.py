@@ -201,7 +201,7 @@ def fit_sequences(
     model.set_histories(*pack_histories(test_hist, sc.max_len))
     save_weights(model, run_dir / "model.safetensors")  # the run ranks from the newest history it knows
     emb = model.infer(g)
-    test, details = score_test(model, emb, sets, config, device, item_entities)
+    test, details = score_test(model, emb, sets, config, device, item_entities, run_dir)
     results = run_summary(state, metric, state.best_valid, test, start, device, tc.seed)
     results["test_history"] = "shuffled (order control)" if sc.shuffle_test else "train + valid items in time order"
     results["test_details"] = details

@@ -8,7 +8,10 @@ import pandas as pd
 import pytest
 
 from kgrec.bench import load_suite
+from kgrec.bench.report import paired_rows
 from kgrec.bench.runner import run_suite
+from kgrec.bench.suite import run_folder
+from kgrec.eval.paired import write_per_user
 from kgrec.experiment import load_experiment
 from kgrec.errors import KgrecError
 
@@ -58,6 +61,9 @@ def test_suite_runs_and_reports(suite_file, tmp_path):
     assert 0 <= popularity["auc"] <= 1 and 0 < popularity["coverage@20"] <= 1
     assert popularity["ild@20"] > 0  # the toy graph's items have genres
     assert (out / "toy-metrics.png").stat().st_size > 0 and (out / "toy-validation-ndcg.png").stat().st_size > 0
+    for model in ("popularity", "gnn-no-kg"):  # every run keeps its per-user test metrics for paired comparisons
+        per_user = pd.read_csv(out / "runs" / "toy" / model / "seed-1" / "test_per_user.csv")
+        assert per_user["ndcg@20"].mean() == pytest.approx(runs[(runs["model"] == suite.models[0 if model == "popularity" else 1].name) & (runs["seed"] == 1)]["ndcg@20"].iloc[0])
 
     # a second call skips finished runs: their results are untouched
     stamp = (out / "runs" / "toy" / "gnn-no-kg" / "seed-1" / "results.json").stat().st_mtime_ns
@@ -109,6 +115,43 @@ def test_bad_suites(tmp_path):
         load_suite(tmp_path / "d.toml")
 
 
+def test_rows_are_compared_with_the_reference_user_by_user(suite_file, tmp_path):
+    suite_file.write_text(suite_file.read_text().replace('seeds = [1, 2]\n', 'seeds = [1, 2]\nreference = "Popularity"\n'))
+    suite = load_suite(suite_file)
+    assert suite.reference == "Popularity"
+    out = tmp_path / "results"
+    users = range(60)
+    for seed, shift in ((1, 0.0), (2, 0.2)):  # the GNN row: 0.1 better on average over its two seeds
+        for slug, values in (("popularity", [0.3] * 60), ("gnn-no-kg", [0.3 + shift] * 60)):
+            folder = run_folder(out, "toy", {"popularity": "Popularity", "gnn-no-kg": "GNN no KG"}[slug], seed)
+            folder.mkdir(parents=True)
+            write_per_user(pd.DataFrame({"user": users, "ndcg@20": values}), folder)
+    (name, r), = paired_rows(suite, out, "toy", "ndcg@20")
+    assert name == "GNN no KG" and r["users"] == 60
+    assert r["difference"] == pytest.approx(0.1) and r["relative"] == pytest.approx(1 / 3)
+    assert paired_rows(suite, out, "toy", "recall@20") == []  # not kept: nothing to compare
+
+
+def test_per_seed_splits_reseed_the_split_with_the_training_seed(suite_file):
+    fixed = load_suite(suite_file)
+    assert fixed.split == "fixed"
+    assert [fixed.config_for(fixed.models[1], s).eval.split_seed for s in (1, 2)] == [fixed.models[1].config.eval.split_seed] * 2
+    suite_file.write_text(suite_file.read_text().replace('seeds = [1, 2]\n', 'seeds = [1, 2]\nsplit = "per-seed"\n'))
+    suite = load_suite(suite_file)
+    configs = [suite.config_for(suite.models[1], s) for s in (1, 2)]
+    assert [(c.train.seed, c.eval.split_seed) for c in configs] == [(1, 1), (2, 2)]
+    assert suite.models[1].config.train.seed != 2 or suite.models[1].config.eval.split_seed != 2  # the row's own config is untouched
+    suite_file.write_text(suite_file.read_text().replace('split = "per-seed"', 'split = "random"'))
+    with pytest.raises(KgrecError, match="bench.split = 'random' is not one of: fixed, per-seed"):
+        load_suite(suite_file)
+
+
+def test_the_reference_must_be_a_row(suite_file):
+    suite_file.write_text(suite_file.read_text().replace('seeds = [1, 2]\n', 'seeds = [1, 2]\nreference = "kgrec"\n'))
+    with pytest.raises(KgrecError, match="bench.reference = 'kgrec' is not a row of the suite"):
+        load_suite(suite_file)
+
+
 @pytest.mark.slow
 def test_parallel_jobs_give_the_same_metrics_as_one_at_a_time(suite_file, tmp_path):
     suite = load_suite(suite_file)
@@ -143,3 +186,21 @@ def test_suite_rows_skip_the_content_model_unless_asked(suite_file):
     suite = load_suite(suite_file)
     contents = {m.name: m.config.coldstart.content for m in suite.models}
     assert contents == {"Popularity": "none", "GNN no KG": "none", "with cold start": "distill"}
+
+
+def test_a_scenes_suite_reports_each_scene():
+    import pandas as pd
+
+    from kgrec.bench.report import _scene_table
+
+    table = pd.DataFrame(
+        {"model": ["global", "adapted"], "seeds": [3, 1],
+         "scene home ndcg@20_mean": [0.2, 0.3], "scene home ndcg@20_std": [0.01, 0.0],
+         "scene home recall@20_mean": [0.4, 0.5], "scene search ndcg@20_mean": [0.1, None],
+         "scene search ndcg@20_std": [0.0, None], "scene search recall@20_mean": [0.2, None]}
+    )  # fmt: skip
+    lines = _scene_table(table)
+    assert lines[2] == "| model | home | search |"
+    assert lines[4] == "| global | 0.2000 ± 0.0100 / 0.4000 | 0.1000 ± 0.0000 / 0.2000 |"
+    assert lines[5] == "| adapted | 0.3000 / 0.5000 | - |"
+    assert _scene_table(table[["model", "seeds"]]) == []

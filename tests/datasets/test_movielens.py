@@ -152,3 +152,18 @@ def test_missing_column_names_the_file(tmp_path, monkeypatch):
 )
 def test_display_title(raw, shown):
     assert display_title(raw) == shown
+
+
+def test_genre_scenes_follow_the_documented_rule(tmp_path):
+    from kgrec.datasets.movielens import genre_scene, write_scene_log
+
+    assert genre_scene("Animation Children's Comedy") == "family"
+    assert genre_scene("Action Comedy") == "thrill"  # a tie: the earlier group
+    assert genre_scene("Comedy Drama") == "comedy"
+    assert genre_scene("Drama Romance War") == "drama"
+    assert genre_scene("unknown") == "drama"
+    (tmp_path / "raw").mkdir()
+    (tmp_path / "raw" / "ml-100k.item").write_text("item_id:token\tclass:token_seq\n1\tAnimation Comedy\n2\tDrama\n", encoding="utf-8")
+    (tmp_path / "interactions.csv").write_text("user,item,event,rating,timestamp\n7,1,rate,4,10\n7,2,rate,3,11\n", encoding="utf-8")
+    write_scene_log(tmp_path)
+    assert (tmp_path / "interactions-scenes.csv").read_text().splitlines()[1:] == ["7,1,rate,4,10,family", "7,2,rate,3,11,drama"]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 
+import math
+
 import pandas as pd
 import pytest
 import torch
@@ -11,6 +13,7 @@ from kgrec.cli.main import main
 from kgrec.config import ExperimentConfig, ModelConfig, TrainConfig
 from kgrec.errors import KgrecError
 from kgrec.experiment import check_experiment
+from kgrec.models.transr import transr_score
 
 
 def _config(**model):
@@ -29,9 +32,17 @@ def test_transr_score_by_hand():
         model.relation_projection[1] = torch.tensor([[2.0, 0, 0], [0, 1, 0], [0, 0, 0]])
         model.relation_embedding.weight[1] = torch.tensor([1.0, 0, 0])
     h, t = torch.tensor([[1.0, 1.0, 5.0]]), torch.tensor([[1.0, 3.0, -5.0]])
-    # M h + r - M t = (2 + 1 - 2, 1 - 3, 0) = (1, -2, 0): f = 5
-    assert model.kg_score(h, torch.tensor([1]), t).item() == pytest.approx(-5.0)
-    assert model.kg_score(h, torch.tensor([1]), t.unsqueeze(1).repeat(1, 2, 1)).tolist() == [[-5.0, -5.0]]
+    # without the norm constraints: M h + r - M t = (2 + 1 - 2, 1 - 3, 0) = (1, -2, 0): f = 5
+    plain = transr_score(model.relation_projection, model.relation_embedding, h, torch.tensor([1]), t)
+    assert plain.item() == pytest.approx(-5.0)
+    # CKE scores unit vectors: M h = (2, 1, 0) / sqrt 5, r = (1, 0, 0), M t = (2, 3, 0) / sqrt 13
+    x = 2 / math.sqrt(5) + 1 - 2 / math.sqrt(13)
+    y = 1 / math.sqrt(5) - 3 / math.sqrt(13)
+    assert model.kg_score(h, torch.tensor([1]), t).item() == pytest.approx(-(x * x + y * y))
+    both = model.kg_score(h, torch.tensor([1]), t.unsqueeze(1).repeat(1, 2, 1))
+    assert both.shape == (1, 2) and both[0].tolist() == pytest.approx([-(x * x + y * y)] * 2)
+    # scaling a vector changes nothing under the constraints
+    assert model.kg_score(3 * h, torch.tensor([1]), 0.5 * t).item() == pytest.approx(-(x * x + y * y))
 
 
 @pytest.mark.parametrize(

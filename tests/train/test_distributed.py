@@ -105,7 +105,7 @@ def test_two_processes_train_one_model_and_write_one_run(setup):
     # one writer: one set of files, one metrics line per epoch, the results printed once
     assert sorted(p.name for p in run.iterdir()) == [
         "config.toml", "content_model.json", "content_model.safetensors", "curves.png", "metrics.jsonl", "model.safetensors",
-        "results.json", "run.json", "split",
+        "results.json", "run.json", "split", "test_per_user.csv",
     ]  # fmt: skip
     lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     assert [x["epoch"] for x in lines] == list(range(1, STOP_AT + 1))
