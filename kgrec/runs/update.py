@@ -51,7 +51,7 @@ import torch
 from safetensors.torch import load_file
 
 from kgrec.coldstart.items import encode_item_texts
-from kgrec.config import ExperimentConfig, UpdateConfig, to_dict
+from kgrec.config import ExperimentConfig, UpdateConfig, read_experiment, to_dict
 from kgrec.device import resolve_device
 from kgrec.errors import KgrecError
 from kgrec.eval.sets import SplitSets
@@ -134,6 +134,9 @@ def update_run(
     t0 = time.perf_counter()
     parent_dir, out = Path(parent_dir), Path(out)
     check_update_target(parent_dir, out)
+    scenes = read_experiment(parent_dir / "config.toml", written_by_kgrec=True).scenes.mode
+    if scenes != "off":
+        raise KgrecError(f"scenes.mode = {scenes!r}: kgrec update does not grow a model's scene parts yet; train it again", path=parent_dir / "config.toml")
     parent, encoder, view = _load_parent(parent_dir, device, graph)
     config = copy.deepcopy(parent.config)
     if settings is not None:

@@ -115,6 +115,17 @@ def test_an_out_that_exists_and_a_folder_that_is_not_a_run_stop_before_anything_
         update_run(parent, log, out)
 
 
+def test_a_run_with_scenes_is_refused_before_anything_is_written(tmp_path, capsys):
+    parent = _fake_run(tmp_path / "parent")
+    (parent / "config.toml").write_text('[scenes]\nmode = "adapted"\n')
+    log = tmp_path / "new.csv"
+    log.write_text("user,item\nu1,i1\n")
+    assert main(["update", "--run", str(parent), "--interactions", str(log), "--out", str(tmp_path / "fresh")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "scene parts" in err[0] and "config.toml" in err[0], err
+    assert not (tmp_path / "fresh").exists() and not list(tmp_path.glob(".fresh*"))
+
+
 @pytest.mark.slow
 def test_new_items_without_rdf_are_refused_strict_and_dropped_lenient(trained, stream_helper, tmp_path, capsys):
     out = tmp_path / "run2"
