@@ -328,9 +328,9 @@ class UpdateConfig:
     #: Weight of GraphSAIL's local-structure term: each known user's and item's dot product
     #: with the mean of its neighbours keeps the parent's value; 0 turns it off.
     structure_weight: float = 0.0
-    #: A new user's ID embedding starts as the mean layer-0 embedding of their training items
-    #: (``items``), or zero (``zero``: the user is the propagation of their items alone).
-    user_init: str = "items"
+    #: A new user's ID embedding starts at zero (``zero``: the user is the propagation of their
+    #: items alone), or as the mean layer-0 embedding of their training items (``items``).
+    user_init: str = "zero"
 
 
 @dataclass

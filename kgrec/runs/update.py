@@ -13,8 +13,8 @@
    run validates and tests on old and new interactions alike.
 3. **Grow the model** (:mod:`kgrec.models.grow`): every node the parent had keeps its trained
    ID row (moved to its new index), a new item starts from the mean trained item ID plus its
-   own text, a new user from the mean layer-0 embedding of their training items
-   (``update.user_init``), a new entity from its text and neighbours; the text projection and
+   own text, a new user from a zero ID row (the propagation of their items alone) or the mean
+   layer-0 embedding of their training items (``update.user_init``), a new entity from its text and neighbours; the text projection and
    every other weight are the parent's. The item-item view (EASE) is a closed form of the
    training history, so it is fitted again on the grown history, and its blend weight chosen
    again on validation.
