@@ -27,7 +27,7 @@ from kgrec.experiment import check_experiment, load_experiment
 
 #: Where this round of the selection starts: kgrec's defaults before it (the first round, from
 #: distill_weight 1.0, chose "distillation x10" on chunk 2 of the same window).
-START = {"epochs": 3, "batch_size": 2048, "lr": 1e-3, "replay_ratio": 1.0, "distill_weight": 10.0, "structure_weight": 0.0, "user_init": "items"}
+START = {"epochs": 3, "batch_size": 2048, "lr": 1e-3, "replay_ratio": 1.0, "distill_weight": 10.0, "structure_weight": 0.0, "user_init": "items", "fold_in_steps": 0}
 #: [update] settings tried, each against START (the last ones combine two changes).
 VARIANTS = {
     "no fine-tuning (grow, refit EASE)": {"epochs": 0},
@@ -53,6 +53,14 @@ VARIANTS = {
     "zero users, 1 pass": {"user_init": "zero", "epochs": 1},
     "zero users, no replay": {"user_init": "zero", "replay_ratio": 0.0},
     "zero users, distillation 100": {"user_init": "zero", "distill_weight": 100.0},
+    # added after "new users start at zero" became the default: the fold-in of the new nodes'
+    # rows (update.fold_in_steps) before the passes
+    "zero users, fold-in 30": {"user_init": "zero", "fold_in_steps": 30},
+    "zero users, fold-in 60": {"user_init": "zero", "fold_in_steps": 60},
+    "zero users, fold-in 100": {"user_init": "zero", "fold_in_steps": 100},
+    "zero users, fold-in 30 at lr 3e-2": {"user_init": "zero", "fold_in_steps": 30, "fold_in_lr": 3e-2},
+    "zero users, fold-in 60 at lr 3e-2": {"user_init": "zero", "fold_in_steps": 60, "fold_in_lr": 3e-2},
+    "fold-in 60": {"fold_in_steps": 60},
 }
 #: The rule, fixed before the variants ran: issue 17's targets are ratios to the retrained arm
 #: (NDCG@20 on the next chunk, and on chunk 1 after the last update), so a variant is scored by

@@ -331,6 +331,13 @@ class UpdateConfig:
     #: A new user's ID embedding starts at zero (``zero``: the user is the propagation of their
     #: items alone), or as the mean layer-0 embedding of their training items (``items``).
     user_init: str = "zero"
+    #: Fold-in (before the passes): steps that fit the new nodes' ID rows alone, every other
+    #: weight and every old row frozen, on the new training pairs that name a new user or item
+    #: (the classic fold-in of new users into a factor model); 0 skips it. 60 steps at 3e-2: chosen
+    #: on the validation window (experiments/results/ml-100k-incremental/selection.md).
+    fold_in_steps: int = 60
+    #: Learning rate of the fold-in (nothing old moves, so it can be larger than ``lr``).
+    fold_in_lr: float = 3e-2
 
 
 @dataclass

@@ -186,6 +186,8 @@ def _check_update(config: ExperimentConfig) -> None:
     _at_least("update.epochs", u.epochs, 0)
     _at_least("update.batch_size", u.batch_size, 2)
     _positive("update.lr", u.lr)
+    _at_least("update.fold_in_steps", u.fold_in_steps, 0)
+    _positive("update.fold_in_lr", u.fold_in_lr)
     for key in ("replay_ratio", "distill_weight", "structure_weight"):
         _not_negative(f"update.{key}", getattr(u, key))
     _choice("update.user_init", u.user_init, USER_INITS)

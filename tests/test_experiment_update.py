@@ -17,6 +17,8 @@ from kgrec.experiment import check_experiment, load_experiment
         ("replay_ratio", -0.5, "update.replay_ratio = -0.5 must be 0 or more"),
         ("distill_weight", float("nan"), "update.distill_weight = nan must be 0 or more"),
         ("user_init", "mean", "update.user_init = 'mean' is not one of: items, zero"),
+        ("fold_in_steps", -3, "update.fold_in_steps = -3 must be 0 or more"),
+        ("fold_in_lr", float("inf"), "update.fold_in_lr = inf must be a positive number"),
     ],
 )
 def test_a_bad_update_setting_is_named(key, value, message):

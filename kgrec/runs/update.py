@@ -76,7 +76,7 @@ from kgrec.train.checkpoint import LoopState, save_weights
 from kgrec.train.blend import select_blend
 from kgrec.train.device import seed_everything
 from kgrec.train.loop import run_summary
-from kgrec.train.update import Teacher, fine_tune, remembering
+from kgrec.train.update import Teacher, fine_tune, fold_in, remembering
 from kgrec.train.view import target_pairs
 
 #: What ``kgrec update`` adds to a run folder: the parent, what was added, the steps taken.
@@ -179,6 +179,7 @@ def update_run(
         sets = SplitSets.from_split(split, g.num_users, g.num_items, device_)
         new_pairs, old_pairs = _pairs(fresh.train), _pairs(parent.split.train)
         with remembering(model):  # the view's validation scores, computed once for the passes and the blend
+            folded = fold_in(model, g, sets, new_pairs, new_node_indices(rows, g.num_nodes), config, device=device_, generator=generator, log=log)
             tuned = fine_tune(model, g, sets, new_pairs, old_pairs, teacher, config, staging, device=device_, generator=generator, log=log)
             emb = model.infer(g)
             valid, item_item = tuned["valid"], None
@@ -204,6 +205,7 @@ def update_run(
             "added": added,
             "report": tables.report.to_dict(),
             "settings": to_dict(config.update),
+            "fold_in": folded,
             "fine_tuning": tuned,
             "carried_over": carried,
             "graph": {"nodes": kg.num_nodes, "users": kg.num_users, "items": kg.num_items, "content_hash": kg.manifest["content_hash"]},
@@ -334,6 +336,14 @@ def grow_model(model, parent: Run, g, rows: torch.Tensor, split: Split, user_ini
     is_new[rows[rows >= 0]] = False
     with torch.no_grad():
         table[is_new.to(table.device)] = rows_now.to(table)
+
+
+def new_node_indices(rows: torch.Tensor, num_nodes: int) -> torch.Tensor:
+    """Global indices of the grown graph's nodes that no parent node maps to (the new ones)."""
+    new = torch.ones(num_nodes, dtype=torch.bool)
+    old = torch.as_tensor(rows, dtype=torch.long)
+    new[old[old >= 0]] = False
+    return new.nonzero().squeeze(1)
 
 
 def _pairs(part: pd.DataFrame) -> tuple[torch.Tensor, torch.Tensor]:

@@ -28,6 +28,13 @@ first is GraphSAIL's self-embedding distillation; its global-structure term (sim
 cluster anchors) is left out. Over the whole graph every known user and item is distilled at
 every step; over sampled blocks (``train.sampler = "neighbor"``), those of the block.
 
+Before the passes, an optional **fold-in** (:func:`fold_in`, ``update.fold_in_steps``): the new
+users' and items' ID rows are fitted alone on the new training pairs that name them, with every
+other weight and every old row frozen. The new nodes have no trained state to protect, so they
+can move fast (``fold_in_lr``) while nothing the parent knew changes; this is the fold-in of new
+users into a trained factor model (Sarwar et al., "Incremental SVD-based algorithms for highly
+scaleable recommender systems", 2002), done by gradient steps through the GNN.
+
 After every pass the model ranks the validation set; the pass with the best validation metric
 is kept, pass 0 (the grown model before any step) included, so an update never ends worse on
 validation than the model it started from.
@@ -145,6 +152,63 @@ def fine_tune(
         return _passes(model, g, sets, new_pairs, old_pairs, teacher, config, run_dir, device, generator, log)
 
 
+def fold_in(
+    model: Recommender,
+    g: GraphTensors,
+    sets: SplitSets,
+    new_pairs: tuple[Tensor, Tensor],
+    new_nodes: Tensor,
+    config: ExperimentConfig,
+    *,
+    device: torch.device,
+    generator: torch.Generator,
+    log=print,
+) -> dict:
+    """Fit the ID rows of ``new_nodes`` (global indices) alone, on the pairs of ``new_pairs``
+    that name one of them; every other parameter and every other row stays as it is.
+
+    Returns ``{"steps", "pairs", "loss"}`` (the mean loss of the last tenth of the steps); no
+    step is taken where the model has no ID rows, no node is new or no pair names one.
+    """
+    uc = config.update
+    table = getattr(getattr(model, "node_input", None), "id_embedding", None)
+    users, items = (t.to(device) for t in new_pairs)
+    new = torch.zeros(g.num_nodes, dtype=torch.bool, device=device)
+    new[new_nodes.to(device)] = True
+    keep = new[users] | new[g.num_users + items]
+    users, items = users[keep], items[keep]
+    if table is None or uc.fold_in_steps == 0 or users.numel() == 0:
+        return {"steps": 0, "pairs": int(users.numel()), "loss": None}
+    frozen = [p for p in model.parameters() if p.requires_grad and p is not table.weight]
+    for p in frozen:
+        p.requires_grad_(False)
+    hook = table.weight.register_hook(lambda grad: grad * new.to(grad.dtype).unsqueeze(1))
+    try:
+        step = make_step(model, model, g, sets, config, generator)
+        optimizer = torch.optim.Adam([table.weight], lr=uc.fold_in_lr)  # fresh: old rows get zero gradients and so no step
+        per_step = min(uc.batch_size, int(users.numel()))
+        losses = []
+        model.train()
+        for _ in range(uc.fold_in_steps):
+            pick = torch.randint(int(users.numel()), (per_step,), generator=generator, device=generator.device).to(device)
+            batch: Batch = step.draw(users[pick], items[pick])
+            loss = _sum(model.loss(batch, step.encode(batch)))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            losses.append(float(loss.detach()))
+    finally:
+        hook.remove()
+        for p in frozen:
+            p.requires_grad_(True)
+    tail = losses[-max(1, len(losses) // 10) :]
+    loss = sum(tail) / len(tail)
+    if not math.isfinite(loss):
+        raise KgrecError(f"the fold-in diverged (loss {loss}); lower update.fold_in_lr")
+    log(f"update: fold-in of {int(new_nodes.numel()):,} new nodes: {len(losses)} steps over {int(users.numel()):,} pairs, loss {loss:.4f}")
+    return {"steps": len(losses), "pairs": int(users.numel()), "loss": loss}
+
+
 def remembering(model: Recommender):
     """The model's item-item view remembering its scores (:meth:`ItemItemView.remembering`), or nothing."""
     from contextlib import nullcontext
@@ -236,4 +300,4 @@ def _copy(model: Recommender) -> dict[str, Tensor]:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
-__all__ = ["Teacher", "distillation_terms", "fine_tune", "neighbour_mean", "remembering"]
+__all__ = ["Teacher", "distillation_terms", "fine_tune", "fold_in", "neighbour_mean", "remembering"]

@@ -22,6 +22,7 @@ import torch
 import kgrec.runs.update as update_module
 from kgrec.cli.main import main
 from kgrec.errors import KgrecError
+from kgrec.graph.append import node_map
 from kgrec.runs import load_run, train_run
 from kgrec.runs.update import update_run
 
@@ -77,6 +78,33 @@ def test_old_nodes_keep_their_trained_rows_until_the_first_step(trained, stream_
     items = slice(parent.kg.num_users, parent.kg.num_users + parent.kg.num_items)
     torch.testing.assert_close(new[items.start + shift : items.stop + shift], old[items])
     assert json.loads((out / "update.json").read_text())["fine_tuning"]["steps"] == 0
+
+
+@pytest.mark.slow
+def test_the_fold_in_moves_the_new_nodes_rows_and_nothing_else(trained, tmp_path):
+    from kgrec.config import UpdateConfig
+
+    grown, folded = tmp_path / "grown", tmp_path / "folded"
+    update_run(trained["run"], trained["new_log"], grown, rdf=[trained["new_rdf"]], settings=UpdateConfig(epochs=0), log=_quiet)
+    settings = UpdateConfig(epochs=0, fold_in_steps=20, fold_in_lr=0.05)
+    update_run(trained["run"], trained["new_log"], folded, rdf=[trained["new_rdf"]], settings=settings, log=_quiet)
+    a, b = load_run(grown, device="cpu"), load_run(folded, device="cpu")
+    record = json.loads((folded / "update.json").read_text())["fold_in"]
+    assert record["steps"] == 20 and record["pairs"] > 0
+    ids = "node_input.id_embedding.weight"
+    parent = load_run(trained["run"], device="cpu")
+    rows = torch.as_tensor(node_map(parent.kg, b.kg))
+    new = torch.ones(b.kg.num_nodes, dtype=torch.bool)
+    new[rows[rows >= 0]] = False
+    before, after = a.model.state_dict(), b.model.state_dict()
+    torch.testing.assert_close(after[ids][~new], before[ids][~new])  # every old row as it was
+    moved = (after[ids][new] - before[ids][new]).abs().sum(1) > 0
+    new_users = b.kg.num_users - parent.kg.num_users
+    assert new_users > 0 and moved[:new_users].all()  # the new users' rows were fitted (new nodes: the users first)
+    for key in before:  # and every other weight as it was (the blend weight is chosen on validation afterwards)
+        if key != ids and not key.startswith("item_item."):
+            torch.testing.assert_close(after[key], before[key], msg=key)
+    assert json.loads((grown / "update.json").read_text())["fold_in"]["steps"] == 0
 
 
 def _fake_run(folder: Path) -> Path:
