@@ -12,6 +12,9 @@ update (forgetting); its updates' own validation NDCG@20 and seconds are shown b
     .venv/bin/python experiments/incremental_select.py --graph graphs/ml-100k \\
         --config experiments/ml-100k-incremental.toml --work runs/incremental-select \\
         --out experiments/results/ml-100k-incremental/selection.md
+
+(write the table after the protocol's own run: ``kgrec bench incremental --force`` replaces its
+whole ``--out`` folder, this table included)
 """
 
 from __future__ import annotations
