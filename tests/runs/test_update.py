@@ -85,7 +85,7 @@ def test_the_fold_in_moves_the_new_nodes_rows_and_nothing_else(trained, tmp_path
     from kgrec.config import UpdateConfig
 
     grown, folded = tmp_path / "grown", tmp_path / "folded"
-    update_run(trained["run"], trained["new_log"], grown, rdf=[trained["new_rdf"]], settings=UpdateConfig(epochs=0), log=_quiet)
+    update_run(trained["run"], trained["new_log"], grown, rdf=[trained["new_rdf"]], settings=UpdateConfig(epochs=0, fold_in_steps=0), log=_quiet)
     settings = UpdateConfig(epochs=0, fold_in_steps=20, fold_in_lr=0.05)
     update_run(trained["run"], trained["new_log"], folded, rdf=[trained["new_rdf"]], settings=settings, log=_quiet)
     a, b = load_run(grown, device="cpu"), load_run(folded, device="cpu")
