@@ -308,6 +308,39 @@ class SequenceConfig:
 
 
 @dataclass
+class UpdateConfig:
+    """``kgrec update``: folding new interactions, users and items into a trained run
+    (:mod:`kgrec.runs.update`, :mod:`kgrec.train.update`). Defaults chosen on the validation
+    window of the streaming protocol on ml-100k (see the README's "Incremental updates")."""
+
+    #: Passes over the new training interactions (each step also replays old ones); the pass
+    #: with the best validation metric is kept, the unchanged parent (pass 0) included.
+    epochs: int = 3
+    #: Pairs per fine-tuning step, new and replayed together.
+    batch_size: int = 2048
+    lr: float = 1e-3
+    #: Old training interactions replayed per new one in every step (a uniform sample of the
+    #: parent's training pairs, drawn afresh each step); 0 fine-tunes on the new ones alone.
+    replay_ratio: float = 1.0
+    #: Weight of the distillation of the parent's final embeddings of the users and items it
+    #: knew (mean squared distance, GraphSAIL's self-embedding term); 0 turns it off.
+    distill_weight: float = 10.0
+    #: Weight of GraphSAIL's local-structure term: each known user's and item's dot product
+    #: with the mean of its neighbours keeps the parent's value; 0 turns it off.
+    structure_weight: float = 0.0
+    #: A new user's ID embedding starts at zero (``zero``: the user is the propagation of their
+    #: items alone), or as the mean layer-0 embedding of their training items (``items``).
+    user_init: str = "zero"
+    #: Fold-in (before the passes): steps that fit the new nodes' ID rows alone, every other
+    #: weight and every old row frozen, on the new training pairs that name a new user or item
+    #: (the classic fold-in of new users into a factor model); 0 skips it. 60 steps at 3e-2: chosen
+    #: on the validation window (experiments/results/ml-100k-incremental/selection.md).
+    fold_in_steps: int = 60
+    #: Learning rate of the fold-in (nothing old moves, so it can be larger than ``lr``).
+    fold_in_lr: float = 3e-2
+
+
+@dataclass
 class SceneConfig:
     """One model for several scenes (:mod:`kgrec.train.scenes`); needs a graph whose log has scenes.
 
@@ -349,6 +382,7 @@ class ExperimentConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
     coldstart: ColdStartConfig = field(default_factory=ColdStartConfig)
     sequence: SequenceConfig = field(default_factory=SequenceConfig)
+    update: UpdateConfig = field(default_factory=UpdateConfig)
     scenes: SceneConfig = field(default_factory=SceneConfig)
 
 

@@ -71,6 +71,7 @@ def check_experiment(config: ExperimentConfig) -> None:
     _check_train(config)
     _check_eval(config)
     _check_coldstart(config)
+    _check_update(config)
     _choice("model.encoder", config.model.encoder, MODELS)
     check_model_config(config)
     _check_scenes(config)
@@ -174,6 +175,22 @@ def _check_coldstart(config: ExperimentConfig) -> None:
     _positive("coldstart.lr", c.lr)
     if c.ranking_weight < 0:
         raise KgrecError(f"coldstart.ranking_weight must be >= 0, got {c.ranking_weight}")
+
+
+#: How ``kgrec update`` starts a new user's ID embedding (``update.user_init``).
+USER_INITS = ("items", "zero")
+
+
+def _check_update(config: ExperimentConfig) -> None:
+    u = config.update
+    _at_least("update.epochs", u.epochs, 0)
+    _at_least("update.batch_size", u.batch_size, 2)
+    _positive("update.lr", u.lr)
+    _at_least("update.fold_in_steps", u.fold_in_steps, 0)
+    _positive("update.fold_in_lr", u.fold_in_lr)
+    for key in ("replay_ratio", "distill_weight", "structure_weight"):
+        _not_negative(f"update.{key}", getattr(u, key))
+    _choice("update.user_init", u.user_init, USER_INITS)
 
 
 def _check_train(config: ExperimentConfig) -> None:

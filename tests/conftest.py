@@ -126,3 +126,12 @@ def _load_tiny_run():
 def tiny_helper():
     """The tiny_run module itself: ``tiny_tables()``, ``train_tiny(folder)``, ``HashingEncoder``."""
     return _load_tiny_run()
+
+
+@pytest.fixture(scope="session")
+def stream_helper():
+    """tests/stream_world.py: a film world written as files, and a later day of it (issue 17)."""
+    spec = importlib.util.spec_from_file_location("kgrec_tests_stream_world", Path(__file__).resolve().parent / "stream_world.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

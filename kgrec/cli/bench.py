@@ -35,6 +35,44 @@ def cmd_bench_speed(args) -> int:
     return 0
 
 
+def cmd_bench_incremental(args) -> int:
+    from kgrec.bench.incremental import markdown, run_incremental
+    from kgrec.experiment import load_experiment
+
+    config = load_experiment(Path(args.config) if args.config else None)
+    if args.seed is not None:
+        config.train.seed = args.seed
+    arms = tuple(a.strip() for a in args.arms.split(",") if a.strip())
+    results = run_incremental(
+        Path(args.graph), config, Path(args.out), base=args.base, chunk=args.chunk, chunks=args.chunks, arms=arms,
+        force=args.force, resume=args.resume,
+    )  # fmt: skip
+    print(markdown(results))
+    print(f"results written to {args.out}/results.json, results.md and incremental.png")
+    return 0
+
+
+def _add_incremental_parser(bsub) -> None:
+    p = bsub.add_parser(
+        "incremental",
+        help="the streaming protocol: stale, incremental (kgrec update) and retrained models on later chunks of the log",
+        description="Sort the log by time, train on the first --base share, then for each of --chunks chunks: evaluate "
+        "every arm on the chunk (full ranking, known history masked), then add it (stale: never; incremental: kgrec "
+        "update; retrain: from scratch with the same config). Writes OUT/results.json, results.md and incremental.png.",
+    )
+    p.add_argument("--graph", required=True, help="a graph folder written by `kgrec build` (its log needs timestamps)")
+    p.add_argument("--config", help="experiment config (with its [update] settings) for every arm")
+    p.add_argument("--out", required=True, help="the work folder: graphs, runs, chunk files and the results")
+    p.add_argument("--base", type=float, default=0.7, help="share of the log (in time order) the base run trains on")
+    p.add_argument("--chunk", type=float, default=0.1, help="share of the log in each later chunk")
+    p.add_argument("--chunks", type=int, default=3, help="how many chunks")
+    p.add_argument("--arms", default="stale,incremental,retrain", help="which arms to run")
+    p.add_argument("--seed", type=int, help="override train.seed")
+    p.add_argument("--resume", action="store_true", help="reuse the finished runs of an earlier attempt in --out")
+    p.add_argument("--force", action="store_true", help="run everything again and replace --out")
+    p.set_defaults(func=cmd_bench_incremental)
+
+
 def _add_speed_parser(bsub) -> None:
     p = bsub.add_parser(
         "speed",
@@ -82,3 +120,4 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     b.set_defaults(func=cmd_bench)
     _add_speed_parser(bsub)
+    _add_incremental_parser(bsub)

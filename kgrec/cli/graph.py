@@ -10,10 +10,11 @@ from kgrec.cli.options import add_force, at_least_one
 from kgrec.errors import KgrecError
 
 
-def _spec_from_args(args):
+def _spec_from_args(args, spec=None):
     from kgrec.config import GraphSpec, load_graph_spec
 
-    spec = load_graph_spec(Path(args.spec)) if args.spec else GraphSpec(name=Path(args.out).name, base_dir=str(Path.cwd()))
+    if spec is None:
+        spec = load_graph_spec(Path(args.spec)) if args.spec else GraphSpec(name=Path(args.out).name, base_dir=str(Path.cwd()))
     cwd = Path.cwd()
 
     def here(p: str) -> str:  # command-line paths are relative to the working directory
@@ -61,6 +62,8 @@ def cmd_build(args) -> int:
 
     t0 = time.perf_counter()
     check_replaceable(Path(args.out), args.force)  # before any work: never overwrite a graph unasked
+    if args.append:
+        return _append(args, t0)
     if args.recbole or args.kgat:
         from kgrec.ingest import read_kgat, read_recbole
 
@@ -77,6 +80,29 @@ def cmd_build(args) -> int:
     save_graph(kg, Path(args.out), force=args.force)
     print(kg.summary())
     print(f"graph written to {args.out} in {time.perf_counter() - t0:.1f}s")
+    return 0
+
+
+def _append(args, t0: float) -> int:
+    """``kgrec build --append GRAPH``: the graph grown by new rows and triples, written to ``--out``."""
+    from kgrec.config import load_graph_spec
+    from kgrec.graph.append import append_spec, append_tables
+    from kgrec.graph.store import load_graph, save_graph
+    from kgrec.ingest import ingest
+
+    if args.recbole or args.kgat:
+        raise KgrecError("--append grows a graph from an interaction log (and RDF): leave out --recbole and --kgat")
+    if not args.interactions:
+        raise KgrecError("--append needs the new rows: give --interactions FILE (and --rdf FILE for new items)")
+    kg = load_graph(Path(args.append))
+    base = load_graph_spec(Path(args.spec)) if args.spec else None
+    spec = _spec_from_args(args, append_spec(kg, args.interactions, args.rdf, lenient=args.lenient, base=base))
+    tables = ingest(spec)
+    grown = append_tables(kg, tables, lenient=spec.lenient, rdf=spec.rdf)
+    print(tables.report.format())
+    save_graph(grown, Path(args.out), force=args.force)
+    print(grown.summary())
+    print(f"graph {args.append} grown into {args.out} in {time.perf_counter() - t0:.1f}s")
     return 0
 
 
@@ -145,6 +171,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--recbole", metavar="DIR", help="import a RecBole atomic-file dataset folder (.inter/.item/.kg/.link)")
     p.add_argument("--kgat", metavar="DIR", help="import a KGAT-layout folder (train.txt, test.txt, kg_final.txt)")
     p.add_argument("--lenient", action="store_true", help="drop bad records (reported) instead of stopping")
+    p.add_argument(
+        "--append", metavar="GRAPH",
+        help="grow this built graph instead: --interactions (and --rdf for new items) are read with its settings and "
+        "added to it; the grown graph goes to --out (the old one is not changed)",
+    )  # fmt: skip
     p.add_argument("--out", required=True, help="output folder, e.g. graphs/NAME")
     add_force(p, "graph folder")
     p.set_defaults(func=cmd_build)

@@ -1,7 +1,7 @@
 """The ``kgrec`` command line: the parser, and the one place errors are turned into messages.
 
 Each subcommand lives with its kind (:mod:`~kgrec.cli.graph`: build, data; :mod:`~kgrec.cli.runs`:
-train, evaluate, recommend; :mod:`~kgrec.cli.analysis`: explain, similar, add-items, new-user,
+train, evaluate, recommend; :mod:`~kgrec.cli.update`: update; :mod:`~kgrec.cli.analysis`: explain, similar, add-items, new-user,
 cold-start; :mod:`~kgrec.cli.export`: export, sparql; :mod:`~kgrec.cli.bench`: bench), parses
 its options, calls one library function and prints what it did. Errors in the user's input
 arrive as :class:`~kgrec.errors.KgrecError` and are printed as one line, without a traceback,
@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from kgrec.cli import analysis, bench, export, graph, runs
+from kgrec.cli import analysis, bench, export, graph, runs, update
 from kgrec.cli.options import HelpFormatter
 from kgrec.errors import KgrecError
 from kgrec.version import __version__
@@ -29,7 +29,7 @@ class _Parser(argparse.ArgumentParser):
 
     def parse_known_args(self, args=None, namespace=None):
         args = list(sys.argv[1:] if args is None else args)
-        if args[:1] == ["bench"] and (len(args) == 1 or args[1] not in ("suite", "speed", "-h", "--help")):
+        if args[:1] == ["bench"] and (len(args) == 1 or args[1] not in ("suite", "speed", "incremental", "-h", "--help")):
             args.insert(1, "suite")
         return super().parse_known_args(args, namespace)
 
@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"kgrec {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_SubParser, metavar="COMMAND")
     # in the order of the work: build a graph, train on it, use the run, export, benchmark
-    for module in (graph, runs, analysis, export, bench):
+    for module in (graph, runs, update, analysis, export, bench):
         module.register(sub)
     return parser
 

@@ -75,6 +75,15 @@ def behaviour_rows(interactions: pd.DataFrame, behaviour: str) -> pd.DataFrame:
     return rows.drop_duplicates(["user", "item"]) if "scene" in rows else rows
 
 
+def add_behaviour_edges(data: HeteroData, interactions: pd.DataFrame, behaviours: list[str]) -> None:
+    """One edge type per behaviour, ``(user, b, item)`` and its reverse, from the interaction table."""
+    for b in behaviours:
+        rows = behaviour_rows(interactions, b)
+        ei = torch.as_tensor(np.stack([rows["user"].to_numpy(), rows["item"].to_numpy()]), dtype=torch.long)
+        data[USER, b, ITEM].edge_index = ei
+        data[ITEM, REVERSE_PREFIX + b, USER].edge_index = ei.flip(0)
+
+
 def build_graph(tables: SourceTables, name: str = "graph") -> KnowledgeGraph:
     """Build the heterogeneous graph from ingested tables.
 
@@ -171,11 +180,7 @@ def build_graph(tables: SourceTables, name: str = "graph") -> KnowledgeGraph:
     data = HeteroData()
     for t, df in nodes.items():
         data[t].num_nodes = len(df)
-    for b in behaviours:
-        rows = behaviour_rows(interactions, b)
-        ei = torch.as_tensor(np.stack([rows["user"].to_numpy(), rows["item"].to_numpy()]), dtype=torch.long)
-        data[USER, b, ITEM].edge_index = ei
-        data[ITEM, REVERSE_PREFIX + b, USER].edge_index = ei.flip(0)
+    add_behaviour_edges(data, interactions, behaviours)
 
     if len(triples):
         n = len(triples)
@@ -213,4 +218,6 @@ def build_graph(tables: SourceTables, name: str = "graph") -> KnowledgeGraph:
     }
     if tables.rdf_settings is not None:
         kg.manifest["rdf"] = tables.rdf_settings
+    if tables.interaction_settings is not None:
+        kg.manifest["interaction_settings"] = tables.interaction_settings
     return kg

@@ -90,9 +90,17 @@ def save_graph(kg: KnowledgeGraph, folder: Path, *, force: bool = False) -> Path
         manifest["num_interactions"] = int(len(kg.interactions))
         manifest["content_hash"] = content_hash(tmp)
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
-        report = BuildReport.from_dict(manifest.get("report", {}))
-        (tmp / "report.txt").write_text(report.format() + "\n", encoding="utf-8")
+        (tmp / "report.txt").write_text(report_text(manifest), encoding="utf-8")
     return folder
+
+
+def report_text(manifest: dict) -> str:
+    """``report.txt``: the build report, then the report of every append (``kgrec build --append``)."""
+    parts = [BuildReport.from_dict(manifest.get("report", {})).format()]
+    for k, append in enumerate(manifest.get("appends", []), start=1):
+        inputs = ", ".join(str(p) for paths in append.get("inputs", {}).values() for p in paths)
+        parts.append(f"Append {k} ({inputs})\n" + BuildReport.from_dict(append.get("report", {})).format())
+    return "\n\n".join(parts) + "\n"
 
 
 def load_graph(folder: Path) -> KnowledgeGraph:

@@ -51,6 +51,7 @@ def ingest(spec: GraphSpec) -> SourceTables:
     report = BuildReport()
     interactions = read_interactions(spec.interactions, report, lenient=spec.lenient, base_dir=spec.base_dir)
     inputs = {"interactions": [str(spec.resolve(spec.interactions.path))]}
+    read_as = to_dict(spec.interactions) | {"path": inputs["interactions"][0]}
     items = interactions["item"].unique().tolist()
     rdf = spec.rdf
 
@@ -65,6 +66,7 @@ def ingest(spec: GraphSpec) -> SourceTables:
             texts=SourceTables.empty_texts(),
             report=report,
             inputs=inputs,
+            interaction_settings=read_as,
         )
 
     # a table of statements rather than an rdflib graph: N-Triples and N-Quads are read
@@ -119,6 +121,7 @@ def ingest(spec: GraphSpec) -> SourceTables:
         inputs=inputs,
         rdf_settings=settings,
         statements=originals,
+        interaction_settings=read_as,
     )
 
 

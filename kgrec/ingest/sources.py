@@ -112,6 +112,10 @@ class SourceTables:
     rdf_settings: dict | None = None
     """How the RDF was read (the spec's ``[rdf]`` table, paths resolved), for the manifest: RDF
     added later (cold-start items) is read and matched the same way."""
+    interaction_settings: dict | None = None
+    """How the log was read (the spec's ``[interactions]`` table, path resolved), for the
+    manifest: interactions appended later (``kgrec build --append``, ``kgrec update``) are read
+    the same way."""
     statements: pd.DataFrame | None = None
     """The RDF's classes and literals as written (:func:`kgrec.ingest.knowledge.original_statements`),
     for exports that give back what went in; None from importers without RDF."""

@@ -23,6 +23,8 @@ views. ``B`` costs an ``[items, items]`` matrix and one Cholesky inversion, henc
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import torch
 from torch import Tensor, nn
 
@@ -35,6 +37,10 @@ MAX_ITEMS = 20_000
 
 #: Users per block when the Gram matrix is accumulated from dense history rows.
 _GRAM_BLOCK = 4096
+
+#: :meth:`ItemItemView.remembering` keeps scores only up to this many users x items cells
+#: (128 MiB of float32); beyond, every ranking computes them again.
+MEMO_CELLS = 1 << 25
 
 
 #: The names ``model.item_item`` accepts.
@@ -101,6 +107,7 @@ class ItemItemView(nn.Module):
         self.weights = weights
         self.history = history.to(weights.device)
         self.register_buffer("blend", torch.zeros((), dtype=torch.float32))
+        self._memo: dict[bytes, Tensor] | None = None
 
     @classmethod
     def fit(cls, history: UserItemSets, l2: float) -> "ItemItemView":
@@ -119,8 +126,33 @@ class ItemItemView(nn.Module):
 
     def forward(self, users: Tensor) -> Tensor:
         """``[len(users), items]`` EASE scores of the given users' training histories."""
+        key = users.cpu().numpy().tobytes() if self._memo is not None else None
+        if key is not None and key in self._memo:
+            return self._memo[key]
         rows = self.history.dense_rows(users.to(self.weights.device))
-        return rows.to(self.weights.dtype) @ self.weights
+        scores = rows.to(self.weights.dtype) @ self.weights
+        if key is not None and sum(t.numel() for t in self._memo.values()) + scores.numel() <= MEMO_CELLS:
+            self._memo[key] = scores
+        return scores
+
+    @contextmanager
+    def remembering(self):
+        """Within it, a batch of users asked for again gets the scores computed the first time.
+
+        The view's scores of a user change only with the history and the weights, which are
+        fixed once the view is fitted; rankings that try blend weights on the same users (the
+        blend selection, an update's passes) then compute them once instead of once per
+        ranking. The scores are the very same tensors, so rankings do not change. Up to
+        :data:`MEMO_CELLS` cells are kept.
+        """
+        if self._memo is not None:  # already remembering (an enclosing ranking loop): keep its scores
+            yield self
+            return
+        self._memo = {}
+        try:
+            yield self
+        finally:
+            self._memo = None
 
     def for_items(self, items: Tensor) -> Tensor:
         """``[items]`` EASE scores of a new user whose history is ``items`` (item positions)."""

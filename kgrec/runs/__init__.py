@@ -5,7 +5,9 @@
 * :func:`load_run` -> :class:`Run` -- the one trained-run object that every command, the Python
   API (``kgrec.load_run``), the exports and the benchmarks use: evaluate, recommend, explain,
   similar items and bundles, cold items and users;
-* :mod:`~kgrec.runs.added` -- items added after training, kept in the run folder.
+* :mod:`~kgrec.runs.added` -- items added after training, kept in the run folder;
+* :mod:`~kgrec.runs.update` -- ``kgrec update``: a new run from a trained one and new
+  interactions, users and items, without retraining.
 """
 
 from kgrec.runs.folder import RUN_FORMAT_VERSION, read_run_meta

@@ -13,6 +13,8 @@
     results.json        validation metrics at the selected epoch, test metrics, timings
     checkpoint/         while training: everything needed to resume (removed at the end)
     added_items/        items added after training (``kgrec add-items``), see :mod:`kgrec.runs.added`
+    update.json, graph/ a run made by ``kgrec update``: its parent, what was added, the steps taken,
+                        and the grown graph it was trained on (:mod:`kgrec.runs.update`)
 """
 
 from __future__ import annotations

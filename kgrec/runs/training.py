@@ -34,16 +34,24 @@ from kgrec.train.view import graph_events, target_pairs, training_tensors
 
 
 def prepare_model(
-    kg: KnowledgeGraph, config: ExperimentConfig, split: Split, device: torch.device, extra_held_out: pd.DataFrame | None = None
+    kg: KnowledgeGraph,
+    config: ExperimentConfig,
+    split: Split,
+    device: torch.device,
+    extra_held_out: pd.DataFrame | None = None,
+    *,
+    features: tuple | None = None,
 ) -> tuple[Recommender, GraphTensors]:
     """Features, the training graph (held-out pairs removed) and a fresh model, on ``device``.
 
     The item-item view, when the configuration asks for one, is fitted on the training
     positives only (like the graph) and given to the model as it is built. ``extra_held_out``:
     more (user, item) pairs to leave out of the graph (another scene's, for one model per scene).
+    ``features``: ``(features, has_text)`` already at hand (``kgrec update`` encodes only its new
+    nodes); None encodes every node's text (from the encoding cache where it can).
     """
-    features = has_text = None
-    if config.model.use_text:
+    features, has_text = features if features is not None else (None, None)
+    if config.model.use_text and features is None:
         features, has_text = build_node_features(kg, config.text, device=str(device))
     held_out = pd.concat(
         [split.valid, split.test, *([split.withheld] if split.withheld is not None else []), *([extra_held_out] if extra_held_out is not None else [])],

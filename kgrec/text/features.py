@@ -55,7 +55,7 @@ def node_texts(kg: KnowledgeGraph) -> list[str | None]:
 
 
 def build_node_features(
-    kg: KnowledgeGraph, config: TextConfig, device: str | torch.device = "cpu"
+    kg: KnowledgeGraph, config: TextConfig, device: str | torch.device = "cpu", encoder: TextEncoder | None = None
 ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
     """BERT features for all nodes of ``kg``.
 
@@ -64,13 +64,15 @@ def build_node_features(
             :attr:`KnowledgeGraph.node_types`), each type in node index order.
         config: which model, batch size, truncation and cache folder.
         device: where the encoder runs (``cpu``, ``cuda``, ``auto``...).
+        encoder: an encoder of ``config`` already loaded (``kgrec update`` encodes its new
+            nodes' texts with the same one); None loads one.
 
     Returns:
         ``(features, has_text)``: ``float32 [num_nodes, d]`` on the CPU (zero rows for nodes
         without text) and ``bool [num_nodes]``. Each distinct text is encoded once.
     """
     texts = node_texts(kg)
-    encoder = TextEncoder(
+    encoder = encoder or TextEncoder(
         config.model,
         device=device,
         batch_size=config.batch_size,

@@ -59,20 +59,21 @@ def select_blend(
     """
     view = model.item_item
     users = torch.nonzero(valid.row_counts() > 0).flatten()
-    dot_std = _score_std(lambda b: model.dot_scores(b, emb), users, batch_size)
-    view_std = _score_std(view, users, batch_size)
-    # a constant dot product (untrained, or all zero) ranks nothing: any positive weight then lets the view rank
-    scale = (dot_std if dot_std > 0 else 1.0) / view_std if view_std > 0 else 0.0
+    with view.remembering():  # the view's scores of these users are the same for every share: computed once
+        dot_std = _score_std(lambda b: model.dot_scores(b, emb), users, batch_size)
+        view_std = _score_std(view, users, batch_size)
+        # a constant dot product (untrained, or all zero) ranks nothing: any positive weight then lets the view rank
+        scale = (dot_std if dot_std > 0 else 1.0) / view_std if view_std > 0 else 0.0
 
-    tried, best = {}, None
-    for share in SHARES:
-        view.blend.fill_(share / (1.0 - share) * scale)
-        metrics = full_ranking_metrics(
-            lambda b: model.full_scores(b, emb), valid, train, ks=ks, batch_size=batch_size
-        )
-        tried[share] = metrics[metric]
-        if best is None or metrics[metric] > best[2][metric]:
-            best = (share, float(view.blend), metrics)
+        tried, best = {}, None
+        for share in SHARES:
+            view.blend.fill_(share / (1.0 - share) * scale)
+            metrics = full_ranking_metrics(
+                lambda b: model.full_scores(b, emb), valid, train, ks=ks, batch_size=batch_size
+            )
+            tried[share] = metrics[metric]
+            if best is None or metrics[metric] > best[2][metric]:
+                best = (share, float(view.blend), metrics)
     share, blend, metrics = best
     view.blend.fill_(blend)
     return {"share": share, "blend": blend, "valid": metrics, "tried": tried}

@@ -128,3 +128,27 @@ def test_full_scores_add_the_blended_view_and_leave_added_items_alone():
     liked = model.vector_scores(vector, emb, liked=[0, 1])
     assert torch.allclose(liked[: g.num_items], item_emb[: g.num_items] @ vector + 2.0 * model.item_item.for_items(torch.tensor([0, 1])))
     assert torch.allclose(model.vector_scores(vector, emb), item_emb @ vector)  # nothing liked: no view
+
+
+def test_a_remembering_view_computes_each_batch_once_and_gives_the_same_scores(monkeypatch):
+    history, _ = random_history()
+    view = ItemItemView.fit(history, 5.0)
+    users = torch.arange(0, 10)
+    calls = []
+    dense_rows = history.dense_rows
+    monkeypatch.setattr(view.history, "dense_rows", lambda u: calls.append(1) or dense_rows(u))
+    expected = view(users)
+    with view.remembering():
+        first = view(users)
+        with view.remembering():  # nested: the same memory
+            again = view(users)
+        also = view(users)
+        other = view(torch.arange(10, 20))
+    assert torch.equal(first, expected) and again is first and also is first and other.shape == (10, 12)
+    assert len(calls) == 3  # before, once inside for users 0-9, once for 10-19
+    view(users)
+    assert len(calls) == 4  # outside, nothing is remembered
+    monkeypatch.setattr(item_item, "MEMO_CELLS", 50)  # too big to keep: computed every time
+    with view.remembering():
+        view(users), view(users)
+    assert len(calls) == 6
