@@ -30,7 +30,7 @@ from kgrec.experiment import check_experiment, load_experiment
 
 #: Where this round of the selection starts: kgrec's defaults before it (the first round, from
 #: distill_weight 1.0, chose "distillation x10" on chunk 2 of the same window).
-START = {"epochs": 3, "batch_size": 2048, "lr": 1e-3, "replay_ratio": 1.0, "distill_weight": 10.0, "structure_weight": 0.0, "user_init": "items", "fold_in_steps": 0}
+START = {"epochs": 3, "batch_size": 2048, "lr": 1e-3, "replay_ratio": 1.0, "distill_weight": 10.0, "structure_weight": 0.0, "user_init": "items", "fold_in_steps": 0, "fold_in_lr": 1e-2}
 #: [update] settings tried, each against START (the last ones combine two changes).
 VARIANTS = {
     "no fine-tuning (grow, refit EASE)": {"epochs": 0},
