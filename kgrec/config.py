@@ -324,7 +324,7 @@ class UpdateConfig:
     replay_ratio: float = 1.0
     #: Weight of the distillation of the parent's final embeddings of the users and items it
     #: knew (mean squared distance, GraphSAIL's self-embedding term); 0 turns it off.
-    distill_weight: float = 10.0
+    distill_weight: float = 30.0
     #: Weight of GraphSAIL's local-structure term: each known user's and item's dot product
     #: with the mean of its neighbours keeps the parent's value; 0 turns it off.
     structure_weight: float = 0.0
