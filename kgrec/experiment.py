@@ -156,7 +156,6 @@ def _check_scenes(config: ExperimentConfig) -> None:
         raise KgrecError(f"scenes.finetune_epochs = {s.finetune_epochs} fine-tunes the adapted model's scenes; scenes.mode = {s.mode!r} has none")
 
 
-
 def _check_text(config: ExperimentConfig) -> None:
     t = config.text
     if not t.model.strip():

@@ -93,12 +93,20 @@ def _node_rows(old: Tensor, fresh: Tensor, rows: Tensor, new_rows: Tensor | None
     kept = rows >= 0
     table[rows[kept].to(table.device)] = old[kept.to(old.device)].to(table)
     if new_rows is not None:
-        is_new = torch.ones(table.size(0), dtype=torch.bool)
-        is_new[rows[kept]] = False
+        is_new = new_node_mask(rows, table.size(0))
         if int(is_new.sum()) != new_rows.size(0):
             raise ValueError(f"{new_rows.size(0)} new ID rows for {int(is_new.sum())} new nodes")
         table[is_new.to(table.device)] = new_rows.to(table)
     return table
+
+
+def new_node_mask(rows: Tensor, num_nodes: int) -> Tensor:
+    """``[num_nodes]`` True for the grown graph's nodes that no old node maps to (the new ones);
+    ``rows``: each old node's global index in the grown graph (-1: gone)."""
+    new = torch.ones(num_nodes, dtype=torch.bool)
+    old = torch.as_tensor(rows, dtype=torch.long)
+    new[old[old >= 0]] = False
+    return new
 
 
 def new_node_rows(
@@ -128,13 +136,10 @@ def new_node_rows(
         layer0: ``[nodes of g, d]`` the grown model's layer-0 embeddings with the old rows
             carried over and the new items' rows set (for ``user_init = "items"``).
     """
-    old_nodes_new_index = torch.as_tensor(rows, dtype=torch.long)
-    is_new = torch.ones(g.num_nodes, dtype=torch.bool)
-    is_new[old_nodes_new_index[old_nodes_new_index >= 0]] = False
-    new_nodes = is_new.nonzero(as_tuple=True)[0]
+    new_nodes = new_node_mask(rows, g.num_nodes).nonzero(as_tuple=True)[0]
     types = g.node_type.cpu()[new_nodes]
     out = torch.zeros(new_nodes.numel(), old_ids.size(1), dtype=old_ids.dtype)
-    old_types = _old_types(g.node_type.cpu(), old_nodes_new_index)
+    old_types = _old_types(g.node_type.cpu(), torch.as_tensor(rows, dtype=torch.long))
     item_rows = old_ids[(old_types == 1).to(old_ids.device)].cpu()
     if item_rows.numel():
         out[types == 1] = item_rows.float().mean(0).to(out.dtype)
@@ -154,4 +159,4 @@ def _old_types(new_node_type: Tensor, rows: Tensor) -> Tensor:
     return types
 
 
-__all__ = ["ID_ROWS", "RELATION_ROWS", "VIEW", "carry_over", "new_node_rows"]
+__all__ = ["ID_ROWS", "RELATION_ROWS", "VIEW", "carry_over", "new_node_mask", "new_node_rows"]

@@ -14,8 +14,8 @@
 3. **Grow the model** (:mod:`kgrec.models.grow`): every node the parent had keeps its trained
    ID row (moved to its new index), a new item starts from the mean trained item ID plus its
    own text, a new user from a zero ID row (the propagation of their items alone) or the mean
-   layer-0 embedding of their training items (``update.user_init``), a new entity from its text and neighbours; the text projection and
-   every other weight are the parent's. The item-item view (EASE) is a closed form of the
+   layer-0 embedding of their training items (``update.user_init``), a new entity from its
+   text and neighbours; the text projection and every other weight are the parent's. The item-item view (EASE) is a closed form of the
    training history, so it is fitted again on the grown history, and its blend weight chosen
    again on validation.
 4. **Fine-tune** a bounded number of passes over the new interactions, replaying old ones and
@@ -64,7 +64,7 @@ from kgrec.graph.store import save_graph
 from kgrec.ingest import ingest
 from kgrec.io import replacing_folder, write_json
 from kgrec.models.content import META_FILE, WEIGHTS_FILE
-from kgrec.models.grow import ID_ROWS, VIEW, carry_over, new_node_rows
+from kgrec.models.grow import ID_ROWS, VIEW, carry_over, new_node_mask, new_node_rows
 from kgrec.models.sequential import is_sequential
 from kgrec.runs.added import has_added, read_added, write_added
 from kgrec.runs.folder import read_run_meta, run_graph, start_run_folder
@@ -179,7 +179,7 @@ def update_run(
         sets = SplitSets.from_split(split, g.num_users, g.num_items, device_)
         new_pairs, old_pairs = _pairs(fresh.train), _pairs(parent.split.train)
         with remembering(model):  # the view's validation scores, computed once for the passes and the blend
-            folded = fold_in(model, g, sets, new_pairs, new_node_indices(rows, g.num_nodes), config, device=device_, generator=generator, log=log)
+            folded = fold_in(model, g, sets, new_pairs, new_node_mask(rows, g.num_nodes), config, device=device_, generator=generator, log=log)
             tuned = fine_tune(model, g, sets, new_pairs, old_pairs, teacher, config, staging, device=device_, generator=generator, log=log)
             emb = model.infer(g)
             valid, item_item = tuned["valid"], None
@@ -302,9 +302,7 @@ def grown_features(parent: Run, kg: KnowledgeGraph, rows: torch.Tensor, config: 
     kept = rows >= 0
     features[rows[kept]] = old.features.cpu()[kept]
     has_text[rows[kept]] = old.has_text.cpu()[kept] if old.has_text is not None else True
-    is_new = torch.ones(kg.num_nodes, dtype=torch.bool)
-    is_new[rows[kept]] = False
-    new_nodes = is_new.nonzero(as_tuple=True)[0].tolist()
+    new_nodes = new_node_mask(rows, kg.num_nodes).nonzero(as_tuple=True)[0].tolist()
     texts = node_texts(kg)
     wanted = [n for n in new_nodes if texts[n] is not None]
     if wanted:
@@ -332,18 +330,8 @@ def grow_model(model, parent: Run, g, rows: torch.Tensor, split: Split, user_ini
         x0 = model.node_input(g).float()
     rows_now = new_node_rows(ids, rows, g, user_items, x0, user_init="items")
     table = model.node_input.id_embedding.weight
-    is_new = torch.ones(g.num_nodes, dtype=torch.bool)
-    is_new[rows[rows >= 0]] = False
     with torch.no_grad():
-        table[is_new.to(table.device)] = rows_now.to(table)
-
-
-def new_node_indices(rows: torch.Tensor, num_nodes: int) -> torch.Tensor:
-    """Global indices of the grown graph's nodes that no parent node maps to (the new ones)."""
-    new = torch.ones(num_nodes, dtype=torch.bool)
-    old = torch.as_tensor(rows, dtype=torch.long)
-    new[old[old >= 0]] = False
-    return new.nonzero().squeeze(1)
+        table[new_node_mask(rows, g.num_nodes).to(table.device)] = rows_now.to(table)
 
 
 def _pairs(part: pd.DataFrame) -> tuple[torch.Tensor, torch.Tensor]:

@@ -157,15 +157,15 @@ def fold_in(
     g: GraphTensors,
     sets: SplitSets,
     new_pairs: tuple[Tensor, Tensor],
-    new_nodes: Tensor,
+    new: Tensor,
     config: ExperimentConfig,
     *,
     device: torch.device,
     generator: torch.Generator,
     log=print,
 ) -> dict:
-    """Fit the ID rows of ``new_nodes`` (global indices) alone, on the pairs of ``new_pairs``
-    that name one of them; every other parameter and every other row stays as it is.
+    """Fit the ID rows of the ``new`` nodes (``[num_nodes]`` mask) alone, on the pairs of
+    ``new_pairs`` that name one of them; every other parameter and every other row stays as it is.
 
     Returns ``{"steps", "pairs", "loss"}`` (the mean loss of the last tenth of the steps); no
     step is taken where the model has no ID rows, no node is new or no pair names one.
@@ -173,8 +173,7 @@ def fold_in(
     uc = config.update
     table = getattr(getattr(model, "node_input", None), "id_embedding", None)
     users, items = (t.to(device) for t in new_pairs)
-    new = torch.zeros(g.num_nodes, dtype=torch.bool, device=device)
-    new[new_nodes.to(device)] = True
+    new = new.to(device)
     keep = new[users] | new[g.num_users + items]
     users, items = users[keep], items[keep]
     if table is None or uc.fold_in_steps == 0 or users.numel() == 0:
@@ -205,7 +204,7 @@ def fold_in(
     loss = sum(tail) / len(tail)
     if not math.isfinite(loss):
         raise KgrecError(f"the fold-in diverged (loss {loss}); lower update.fold_in_lr")
-    log(f"update: fold-in of {int(new_nodes.numel()):,} new nodes: {len(losses)} steps over {int(users.numel()):,} pairs, loss {loss:.4f}")
+    log(f"update: fold-in of {int(new.sum()):,} new nodes: {len(losses)} steps over {int(users.numel()):,} pairs, loss {loss:.4f}")
     return {"steps": len(losses), "pairs": int(users.numel()), "loss": loss}
 
 
