@@ -31,6 +31,8 @@ from kgrec.experiment import check_experiment, load_experiment
 #: Where this round of the selection starts: kgrec's defaults before it (the first round, from
 #: distill_weight 1.0, chose "distillation x10" on chunk 2 of the same window).
 START = {"epochs": 3, "batch_size": 2048, "lr": 1e-3, "replay_ratio": 1.0, "distill_weight": 10.0, "structure_weight": 0.0, "user_init": "items", "fold_in_steps": 0, "fold_in_lr": 1e-2}
+#: The third round's choice, where the fourth round's variants start.
+THIRD_ROUND = {"user_init": "zero", "fold_in_steps": 60, "fold_in_lr": 3e-2}
 #: [update] settings tried, each against START (the last ones combine two changes).
 VARIANTS = {
     "no fine-tuning (grow, refit EASE)": {"epochs": 0},
@@ -66,10 +68,10 @@ VARIANTS = {
     "fold-in 60": {"fold_in_steps": 60},
     # added after "zero users, fold-in 60 at lr 3e-2" became the default: stronger distillation
     # (it had helped forgetting most without the fold-in) and the other near ones, with it
-    "default, distillation 30": {"user_init": "zero", "fold_in_steps": 60, "fold_in_lr": 3e-2, "distill_weight": 30.0},
-    "default, distillation 100": {"user_init": "zero", "fold_in_steps": 60, "fold_in_lr": 3e-2, "distill_weight": 100.0},
-    "default, + local structure": {"user_init": "zero", "fold_in_steps": 60, "fold_in_lr": 3e-2, "structure_weight": 1.0},
-    "default, 1 pass": {"user_init": "zero", "fold_in_steps": 60, "fold_in_lr": 3e-2, "epochs": 1},
+    "default, distillation 30": {**THIRD_ROUND, "distill_weight": 30.0},
+    "default, distillation 100": {**THIRD_ROUND, "distill_weight": 100.0},
+    "default, + local structure": {**THIRD_ROUND, "structure_weight": 1.0},
+    "default, 1 pass": {**THIRD_ROUND, "epochs": 1},
 }
 #: The rule, fixed before the variants ran: issue 17's targets are ratios to the retrained arm
 #: (NDCG@20 on the next chunk, and on chunk 1 after the last update), so a variant is scored by
