@@ -21,6 +21,7 @@ from kgrec.errors import KgrecError
 from kgrec.models.base import Embeddings, Recommender
 from kgrec.models.content import ContentInputs, ContentModel, save_content_model, warm_item_inputs
 from kgrec.models.graph_tensors import GraphTensors
+from kgrec.train.step import descend
 
 #: Fewest optimiser steps per distillation epoch.
 MIN_STEPS = 8
@@ -197,9 +198,7 @@ def fit_content_model(
         for cols in batches:
             users = torch.randint(num_users, (min(settings.users_per_step, num_users),), generator=gen).to(device)
             loss = loss_of(users, cols)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            descend(optimizer, loss)
         student.eval()
         current = pseudo_cold_metrics(model, emb, student, eval_inputs(), valid_items, train_pairs)["ndcg@20"]
         student.train()

@@ -34,7 +34,7 @@ from kgrec.train.blend import select_blend
 from kgrec.train.checkpoint import LoopState, load_checkpoint, load_weights, save_checkpoint, save_weights
 from kgrec.train.distributed import World
 from kgrec.train.progress import EpochProgress, TensorBoardLog, plot_curves
-from kgrec.train.step import make_step
+from kgrec.train.step import descend, make_step, total_loss
 from kgrec.version import __version__
 
 
@@ -114,10 +114,8 @@ def fit(
             idx = order[lo : lo + tc.batch_size]
             with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp):
                 terms = step(train_users[idx], train_items[idx])
-                loss = _sum(terms)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+                loss = total_loss(terms)
+            descend(optimizer, loss)
             total += loss.detach()
             for name, value in terms.items():  # summed on the device, read once per epoch
                 sums[name] = sums.get(name, 0.0) + value.detach().float()
@@ -218,15 +216,6 @@ def run_summary(state: LoopState, metric: str, valid: dict, test: dict, start: f
         "kgrec_version": __version__,
         "torch_version": torch.__version__,
     }
-
-
-def _sum(terms: dict[str, torch.Tensor]) -> torch.Tensor:
-    """The loss to back-propagate: the terms added in the order the model returned them."""
-    values = iter(terms.values())
-    total = next(values)
-    for value in values:
-        total = total + value
-    return total
 
 
 def _truncate_metrics(path: Path, last_epoch: int) -> None:

@@ -72,6 +72,7 @@ from kgrec.models.scenes import SceneParts, SceneRecommender
 from kgrec.train.checkpoint import LoopState, save_weights
 from kgrec.train.loop import run_summary
 from kgrec.train.progress import plot_curves
+from kgrec.train.step import descend
 
 #: Builds the shared model and its training graph: ``build(extra_held_out) -> (model, g)``,
 #: where ``extra_held_out`` holds (user, item) pairs to leave out of the graph besides the
@@ -193,9 +194,7 @@ def _epoch(
         negatives = sampler(scenes[idx], tc.num_negatives, generator)
         terms = model.loss(users[idx], items[idx], negatives, scenes[idx], emb if emb is not None else model.encode(g), parts_l2)
         loss = sum(terms.values())
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        descend(optimizer, loss)
         total += float(loss.detach())
         steps += 1
     loss = total / max(steps, 1)

@@ -42,6 +42,7 @@ from kgrec.models.sequential import SequentialRecommender
 from kgrec.train.checkpoint import LoopState, load_checkpoint, load_weights, save_checkpoint, save_weights
 from kgrec.train.loop import _truncate_metrics, run_summary, score_test
 from kgrec.train.progress import EpochProgress, plot_curves
+from kgrec.train.step import descend
 
 
 def timed_pairs(pairs: pd.DataFrame, timestamps: pd.DataFrame) -> pd.DataFrame:
@@ -165,9 +166,7 @@ def fit_sequences(
             idx = order[lo : lo + per_batch]
             terms = model.sequence_loss(g, inputs[idx], targets[idx], lengths[idx])
             loss = sum(terms.values())
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            descend(optimizer, loss)
             total += float(loss.detach())
             for name, value in terms.items():
                 sums[name] = sums.get(name, 0.0) + float(value.detach())

@@ -117,5 +117,22 @@ def make_step(model: Recommender, replica: nn.Module, g: GraphTensors, sets: Spl
     return STEPS[config.train.sampler](model, replica, g, sets, config, generator)
 
 
+def total_loss(terms: dict[str, Tensor]) -> Tensor:
+    """The loss to back-propagate: the terms added in the order the model returned them."""
+    values = iter(terms.values())
+    total = next(values)
+    for value in values:
+        total = total + value
+    return total
+
+
+def descend(optimizer: torch.optim.Optimizer, loss: Tensor) -> None:
+    """One gradient step on ``loss``: the previous step's gradients cleared, back-propagation,
+    the optimiser's update. Every training loop in kgrec steps this way."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+
+
 #: ``step(users, positives) -> {term: loss}``.
 StepLoss = Callable[[Tensor, Tensor], dict[str, Tensor]]

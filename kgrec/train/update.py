@@ -56,8 +56,7 @@ from kgrec.errors import KgrecError
 from kgrec.eval.sets import SplitSets
 from kgrec.models.base import Batch, Embeddings, Recommender
 from kgrec.models.graph_tensors import GraphTensors
-from kgrec.train.loop import _sum
-from kgrec.train.step import make_step
+from kgrec.train.step import descend, make_step, total_loss
 
 
 @dataclass
@@ -191,10 +190,8 @@ def fold_in(
         for _ in range(uc.fold_in_steps):
             pick = torch.randint(int(users.numel()), (per_step,), generator=generator, device=generator.device).to(device)
             batch: Batch = step.draw(users[pick], items[pick])
-            loss = _sum(model.loss(batch, step.encode(batch)))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            loss = total_loss(model.loss(batch, step.encode(batch)))
+            descend(optimizer, loss)
             losses.append(float(loss.detach()))
     finally:
         hook.remove()
@@ -262,10 +259,8 @@ def _passes(model, g, sets, new_pairs, old_pairs, teacher, config, run_dir, devi
                 terms = model.loss(batch, emb)
                 if teacher is not None:
                     terms.update(distillation_terms(emb, g, teacher, uc.distill_weight, uc.structure_weight))
-                loss = _sum(terms)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+                loss = total_loss(terms)
+            descend(optimizer, loss)
             total += float(loss.detach())
             for name, value in terms.items():
                 sums[name] = sums.get(name, 0.0) + float(value.detach())
