@@ -24,12 +24,17 @@ Where kgrec deviates, and why:
   structural-only CKE that RecBole runs);
 * the loss is kgrec's BPR form of TransR's margin loss (as RecBole's CKE), weighted by
   ``train.kg_loss_weight``, with the L2 penalty on the batch's embeddings of kgrec's GNNs;
-* the entity and relation spaces have the same size (``model.dim``).
+* the entity and relation spaces have the same size (``model.dim``);
+* the ID embeddings start as RecBole's CKE starts them (Glorot/Xavier-normal per table,
+  :meth:`CKERecommender.reset_embeddings`), not at kgrec's LightGCN default (normal, std 0.1):
+  on ml-100k, seed 2024, validation NDCG@20 0.2608 against 0.2527 (test 0.3740 / 0.3152 against
+  0.3619 / 0.2974 Recall / NDCG@20).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import torch
 from torch import Tensor, nn
@@ -61,9 +66,34 @@ class CKERecommender(GraphRecommender):
         dim = self.relation_embedding.embedding_dim
         num_relations = self.relation_embedding.num_embeddings
         self.item_offset = nn.Embedding(self.num_items, dim)  # eta_i
-        nn.init.normal_(self.item_offset.weight, std=0.01)
-        nn.init.normal_(self.relation_embedding.weight, std=0.01)  # r, not DistMult's all-ones
         self.relation_projection = nn.Parameter(torch.eye(dim).repeat(num_relations, 1, 1))  # M_r, identity at start
+        self.reset_embeddings()
+
+    @torch.no_grad()
+    def reset_embeddings(self) -> None:
+        """Glorot (Xavier) normal initialisation, ``std = sqrt(2 / (rows + dim))``, per table as
+        RecBole's CKE has them: users; items (their structural rows and their offsets
+        :math:`\\boldsymbol{\\eta}`); the other entities, whose table also holds the items' rows in
+        RecBole; relation vectors (not DistMult's all-ones).
+
+        Why not kgrec's std of 0.1 (0.03-0.04 here for users and items, 0.008 for entities): it is
+        how the model's reference implementation starts, and it ranks better on validation
+        (module docstring).
+        """
+
+        def glorot(table: Tensor, rows: int) -> None:
+            table.normal_(0.0, math.sqrt(2.0 / (rows + table.shape[-1])))
+
+        glorot(self.item_offset.weight, self.num_items)
+        glorot(self.relation_embedding.weight, self.relation_embedding.num_embeddings)
+        ids = self.node_input.id_embedding
+        if ids is None:
+            return
+        users, items = self.num_users, self.num_items
+        entities = ids.num_embeddings - users - items
+        glorot(ids.weight[:users], users)
+        glorot(ids.weight[users : users + items], items)
+        glorot(ids.weight[users + items :], entities + items)
 
     @classmethod
     def check_config(cls, config) -> None:

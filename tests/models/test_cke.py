@@ -84,7 +84,9 @@ def test_a_graph_without_knowledge_edges_is_refused_before_training(tmp_path, ca
 @pytest.mark.slow
 def test_cke_learns_tastes_that_follow_genres(tmp_path, genre_tastes):
     results, run, first = genre_tastes(tmp_path, _config())
-    recs = run.recommend(["u0", "u1"], k=3)
-    genre = {u: int(u[1:]) % 3 for u in ("u0", "u1")}
-    assert all(int(r.item[1:]) % 3 == genre[r.user] for r in recs.itertuples())
+    # every user's top 3 among the items not in their training clicks: a random ranking puts
+    # about a fifth of them in the user's genre (4 to 6 of the 24 to 26 items left)
+    recs = run.recommend([f"u{u}" for u in range(60)], k=3)
+    in_genre = [int(r.item[1:]) % 3 == int(r.user[1:]) % 3 for r in recs.itertuples()]
+    assert sum(in_genre) / len(in_genre) > 0.85
     assert first["loss_kg"] > 0
