@@ -59,9 +59,15 @@ def test_settings_cke_cannot_honour_are_refused(change, message):
         setattr(config.model, key, value)
     with pytest.raises(KgrecError, match=message):
         check_experiment(config)
+
+
+def test_without_transr_is_cke_own_ablation():
+    """kg_loss_weight = 0 keeps the model and drops TransR: the control that says whether the KG pays."""
     config = _config()
     config.train.kg_loss_weight = 0.0
-    with pytest.raises(KgrecError, match="train.kg_loss_weight = 0"):
+    check_experiment(config)  # accepted
+    config.train.kg_loss_weight = -1.0
+    with pytest.raises(KgrecError, match="kg_loss_weight"):
         check_experiment(config)
 
 
