@@ -16,7 +16,9 @@ figures are the ones measured for issue 14 on 2 CPU cores; they are quoted, not 
 
 Runs go to ``runs/recbole-side-by-side/<row>/`` (git-ignored); a finished run with the same
 configuration is reused unless ``--force``. The table is written to
-``experiments/results/recbole-side-by-side.md``. kgrec never imports RecBole.
+``experiments/results/recbole-side-by-side.md``; a row that is neither trained now nor found in
+``runs/`` keeps its line from the table already there, listed as an earlier run with its own
+date and hardware. kgrec never imports RecBole.
 """
 
 from __future__ import annotations
@@ -71,7 +73,26 @@ def run_row(name: str, force: bool, log) -> dict:
     return train_run(ROOT / "graphs/ml-100k", config, run_dir, split_dir=split, progress=False, log=lambda *a: None, force=True)
 
 
-def table(results: dict) -> str:
+def earlier_rows(path: Path) -> dict[str, str]:
+    """The table rows already in ``path``, by row name, and its header notes (``"notes"``)."""
+    if not path.is_file():
+        return {}
+    text = path.read_text()
+    rows = {}
+    for line in text.splitlines():
+        cell = line.split("|")[1].strip() if line.startswith("| ") else ""
+        name = cell.split(" (")[0]
+        if name in ROWS:
+            rows[name] = line
+    rows["notes"] = "; ".join(
+        line[2:] for line in text.splitlines() if line.startswith("- Hardware:") or line.startswith("- Written")
+    )
+    return rows
+
+
+def table(results: dict, earlier: dict[str, str] | None = None) -> str:
+    notes = (earlier or {}).get("notes", "")
+    earlier = {k: v for k, v in (earlier or {}).items() if k != "notes" and k not in results}
     lines = [
         "# kgrec on RecBole 1.2.1's splits of ml-100k",
         "",
@@ -80,11 +101,18 @@ def table(results: dict) -> str:
         f"- Written {time.strftime('%Y-%m-%d %H:%M %Z')}",
         "- Splits: RecBole's general split for LightGCN and kgrec; its KG models' split (films with a KG link) for CKE, KGAT, KGIN",
         "- RecBole columns: the figures RecBole 1.2.1 reported on 2 CPU cores (quoted, not re-run)",
+        *([f"- Rows from an earlier run of this script, kept as they were: {', '.join(earlier)} ({notes})"] if earlier else []),
         "",
         "| model | split | Recall@20 | NDCG@20 | RecBole Recall@20 | RecBole NDCG@20 | ratio R / N | best epoch | s/epoch | RecBole s/epoch |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for name, res in results.items():
+    for name in ROWS:
+        if name in earlier:
+            lines.append(earlier[name])
+            continue
+        if name not in results:
+            continue
+        res = results[name]
         _, split, r_ref, n_ref, s_ref = ROWS[name]
         r, n = res["test"]["recall@20"], res["test"]["ndcg@20"]
         ratio = f"{r / r_ref:.3f} / {n / n_ref:.3f}" if r_ref else "-"
@@ -120,7 +148,7 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     out = HERE / "results" / "recbole-side-by-side.md"
-    out.write_text(table(results))
+    out.write_text(table(results, earlier_rows(out)))
     print(f"wrote {out}")
     return 0
 
