@@ -147,6 +147,7 @@ def paired_rows(suite, out: Path, dataset: str, metric: str) -> list[tuple[str, 
         return []
     by_name = {m.name: m for m in suite.models}
     reference_seeds = suite.seeds_for(by_name[suite.reference])
+    reference_by_seeds: dict[tuple, pd.Series | None] = {}  # the reference is read once per set of seeds, not once per row
 
     def values(name, seeds):
         return read_per_user([run_folder(out, dataset, name, seed) for seed in seeds], metric)
@@ -155,8 +156,10 @@ def paired_rows(suite, out: Path, dataset: str, metric: str) -> list[tuple[str, 
     for model in suite.models:
         if model.name == suite.reference:
             continue
-        seeds = [s for s in suite.seeds_for(model) if s in reference_seeds]
-        reference, other = values(suite.reference, seeds), values(model.name, seeds)
+        seeds = tuple(s for s in suite.seeds_for(model) if s in reference_seeds)
+        if seeds not in reference_by_seeds:
+            reference_by_seeds[seeds] = values(suite.reference, seeds)
+        reference, other = reference_by_seeds[seeds], values(model.name, seeds)
         result = paired_difference(reference, other) if reference is not None and other is not None else None
         if result is not None:
             rows.append((model.name, result))

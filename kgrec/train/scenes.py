@@ -72,7 +72,7 @@ from kgrec.models.scenes import SceneParts, SceneRecommender
 from kgrec.train.checkpoint import LoopState, save_weights
 from kgrec.train.loop import run_summary
 from kgrec.train.progress import plot_curves
-from kgrec.train.step import descend
+from kgrec.train.step import descend, total_loss
 
 #: Builds the shared model and its training graph: ``build(extra_held_out) -> (model, g)``,
 #: where ``extra_held_out`` holds (user, item) pairs to leave out of the graph besides the
@@ -193,7 +193,7 @@ def _epoch(
         idx = order[lo : lo + tc.batch_size]
         negatives = sampler(scenes[idx], tc.num_negatives, generator)
         terms = model.loss(users[idx], items[idx], negatives, scenes[idx], emb if emb is not None else model.encode(g), parts_l2)
-        loss = sum(terms.values())
+        loss = total_loss(terms)
         descend(optimizer, loss)
         total += float(loss.detach())
         steps += 1

@@ -42,7 +42,7 @@ from kgrec.models.sequential import SequentialRecommender
 from kgrec.train.checkpoint import LoopState, load_checkpoint, load_weights, save_checkpoint, save_weights
 from kgrec.train.loop import _truncate_metrics, run_summary, score_test
 from kgrec.train.progress import EpochProgress, plot_curves
-from kgrec.train.step import descend
+from kgrec.train.step import descend, total_loss
 
 
 def timed_pairs(pairs: pd.DataFrame, timestamps: pd.DataFrame) -> pd.DataFrame:
@@ -165,7 +165,7 @@ def fit_sequences(
         for lo in range(0, order.numel(), per_batch):
             idx = order[lo : lo + per_batch]
             terms = model.sequence_loss(g, inputs[idx], targets[idx], lengths[idx])
-            loss = sum(terms.values())
+            loss = total_loss(terms)
             descend(optimizer, loss)
             total += float(loss.detach())
             for name, value in terms.items():
