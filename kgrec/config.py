@@ -305,6 +305,14 @@ class SequenceConfig:
     #: The order control: shuffle each user's history (seeded) before the test ranking encodes
     #: it. Training and validation are unchanged; a model that uses order loses.
     shuffle_test: bool = False
+    #: How many of the items that follow a position it learns to predict: 1 is the next item
+    #: only (SASRec, GRU4Rec); N > 1 adds the N - 1 items after it as a second term, weighted
+    #: by ``future_weight``. Why: half of ml-100k's consecutive ratings share a timestamp, so
+    #: which of a session's films comes "next" is often a tie broken by catalogue position;
+    #: the next few items together are a steadier target (the dense "all action" loss of
+    #: PinnerFormer, Pancha et al. 2022, over a short horizon).
+    future: int = 1
+    future_weight: float = 0.5
 
 
 @dataclass

@@ -177,6 +177,7 @@ class SequentialRecommender(Recommender):
         super().__init__(g.num_users, g.num_items, None)
         m, s = config.model, config.sequence
         self.dim, self.max_len, self.temperature = m.dim, s.max_len, config.train.temperature
+        self.future, self.future_weight = s.future, s.future_weight
         self.items = SequenceItemTable(g, m.dim, use_id=m.use_id, use_text=m.use_text, use_kg=m.use_kg, layers=m.layers)
         if self.kind == "sasrec":
             self.encoder = SASRecEncoder(m.dim, s.max_len, s.layers, s.heads, s.inner, s.dropout)
@@ -201,6 +202,10 @@ class SequentialRecommender(Recommender):
             raise KgrecError(f"sequence.max_len = {s.max_len} must be 2 or more")
         if s.layers < 1:
             raise KgrecError(f"sequence.layers = {s.layers} must be 1 or more")
+        if s.future < 1:
+            raise KgrecError(f"sequence.future = {s.future} must be 1 or more (1: the next item only)")
+        if s.future_weight < 0:
+            raise KgrecError(f"sequence.future_weight = {s.future_weight} must be 0 or more")
         if not 0.0 <= s.dropout < 1.0:
             raise KgrecError(f"sequence.dropout = {s.dropout} must lie in [0, 1)")
         if cls.kind == "sasrec":
@@ -269,13 +274,26 @@ class SequentialRecommender(Recommender):
     def sequence_loss(self, g: GraphTensors, inputs: Tensor, targets: Tensor, lengths: Tensor) -> dict[str, Tensor]:
         """Full-softmax next-item cross-entropy over every real position of ``inputs [B, L]``.
 
-        ``targets [B, L]`` holds the next item of each position (-1 at padding).
+        ``targets [B, L]`` holds the next item of each position (-1 at padding). With
+        ``sequence.future = N > 1`` a second term (``later_items``, weighted) asks the same
+        softmax to put mass on each of the ``N - 1`` items after the next one too, where the
+        window has them.
         """
         table = self.items(g)
         h = self.hidden(table, inputs, lengths)
         real = targets >= 0
-        logits = h[real] @ table[self.num_users : self.num_users + self.num_items].t()
-        return {"next_item": nn.functional.cross_entropy(logits / self.temperature, targets[real])}
+        logits = h[real] @ table[self.num_users : self.num_users + self.num_items].t() / self.temperature
+        terms = {"next_item": nn.functional.cross_entropy(logits, targets[real])}
+        if self.future > 1 and self.future_weight > 0:
+            later = targets.new_full((targets.size(0), targets.size(1), self.future - 1), -1)
+            for j in range(1, min(self.future, targets.size(1))):
+                later[:, :-j, j - 1] = targets[:, j:]
+            later = later[real]  # [n, N - 1]
+            known = later >= 0
+            if bool(known.any()):
+                log_p = torch.log_softmax(logits, dim=1).gather(1, later.clamp(min=0))
+                terms["later_items"] = -self.future_weight * log_p[known].mean()
+        return terms
 
     def loss(self, batch, emb):  # the pair-wise contract of the GNNs; sequence models train on windows
         raise KgrecError(f"{self.kind} trains on sequences (kgrec.train.sequences), not on user-item batches")

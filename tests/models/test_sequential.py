@@ -53,3 +53,29 @@ def test_next_item_loss_reaches_ids_text_and_the_encoder(graph, encoder):
     assert model.items.node_input.id_embedding.weight.grad.abs().sum() > 0
     assert model.items.node_input.text_projection.weight.grad.abs().sum() > 0
     assert all(p.grad is not None for p in model.encoder.parameters() if p.requires_grad)
+
+
+def test_later_items_term_targets_the_items_after_the_next_where_the_window_has_them(graph):
+    """``sequence.future = 3``: position t also predicts items t+2 and t+3 of the window (not padding)."""
+    cfg = config("sasrec")
+    cfg.sequence.future, cfg.sequence.future_weight = 3, 1.0
+    torch.manual_seed(0)
+    model = build_model(cfg, graph).eval()
+    inputs, targets, lengths = torch.tensor([[0, 1, 2, 0, 0]]), torch.tensor([[1, 2, 3, -1, -1]]), torch.tensor([3])
+    terms = model.sequence_loss(graph, inputs, targets, lengths)
+    assert set(terms) == {"next_item", "later_items"}
+    # by hand: positions 0 and 1 have items after the next (2, 3 and 3); position 2 has none
+    table = model.items(graph)
+    h = model.hidden(table, inputs, lengths)[0, :3]
+    logits = h @ table[graph.num_users : graph.num_users + graph.num_items].t() / cfg.train.temperature
+    log_p = torch.log_softmax(logits, dim=1)
+    expected = -(log_p[0, 2] + log_p[0, 3] + log_p[1, 3]) / 3
+    torch.testing.assert_close(terms["later_items"], expected)
+    torch.testing.assert_close(terms["next_item"], -(log_p[0, 1] + log_p[1, 2] + log_p[2, 3]) / 3)
+
+
+def test_future_one_is_the_plain_next_item_loss(graph):
+    cfg = config("sasrec")
+    assert cfg.sequence.future == 1, "the default is SASRec's objective"
+    model = build_model(cfg, graph).eval()
+    assert set(model.sequence_loss(graph, torch.tensor([[0, 1, 2]]), torch.tensor([[1, 2, 3]]), torch.tensor([3]))) == {"next_item"}

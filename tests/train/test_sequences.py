@@ -113,6 +113,8 @@ def test_a_log_without_timestamps_is_refused_before_training(tmp_path, click_gra
         ("sequence", "heads", 3, "sequence.heads = 3 must be positive and divide model.dim = 32"),
         ("sequence", "max_len", 1, "sequence.max_len = 1"),
         ("sequence", "dropout", 1.0, r"sequence.dropout = 1.0 must lie in \[0, 1\)"),
+        ("sequence", "future", 0, r"sequence.future = 0 must be 1 or more"),
+        ("sequence", "future_weight", -0.5, r"sequence.future_weight = -0.5 must be 0 or more"),
     ],
 )
 def test_settings_a_sequence_model_cannot_honour_are_refused(section, key, value, message):
