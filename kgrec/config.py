@@ -282,6 +282,11 @@ class ColdStartConfig:
     ranking_weight: float = 30.0
     #: Epochs without a better held-out-items NDCG@20 before the distillation stops.
     patience: int = 20
+    #: Where the warm items' KG-neighbour inputs come from while the content model learns:
+    #: ``cold``, their entities as propagated with the item made new (what a new item's
+    #: entities are); ``trained``, the entities' trained embeddings, which carry the item's own
+    #: interactions (kgrec before 2026-12-07; kept to reproduce it).
+    neighbours: str = "cold"
 
 
 @dataclass

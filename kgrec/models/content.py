@@ -29,7 +29,10 @@ changed: warm items are ranked exactly as before.
 
 Deviations from ALDI, and why: ALDI's student sees only content features; here it also sees
 the mean embedding of the item's knowledge-graph neighbours, which a new item described by RDF
-has from the first minute (it is the "knowledge" part of the cold path). ALDI's third term
+has from the first minute (it is the "knowledge" part of the cold path). For the warm items it
+learns from, those neighbours are taken from the propagation with the item made new
+(:func:`kgrec.train.content.cold_views`, ``[coldstart] neighbours = "cold"``): their trained
+embeddings carry the item's own interactions, which a new item's entities never do. ALDI's third term
 (aligning item-item similarities) and its popularity weighting are left out: with the score
 term the teacher's popularity is already what the student learns to predict from content.
 """

@@ -73,6 +73,31 @@ def test_as_cold_vectors_are_what_a_new_item_gets(tiny_trained):
     assert not torch.allclose(vectors[item], run.z[u + item], atol=1e-3)  # unlike its trained embedding
 
 
+def test_cold_views_neighbours_are_the_entities_as_a_new_item_sees_them(tiny_trained):
+    """The KG-neighbour input of a warm item is the mean of its entities in the propagation with
+    the item made new, not their trained embeddings (which carry the item's own users)."""
+    import dataclasses
+
+    from kgrec.train.content import cold_views
+
+    run = tiny_trained
+    model, g = run.model, run.trained_graph
+    u, n = g.num_users, g.num_items
+    _, neighbours = cold_views(model, g, seed=0, groups=n)  # one item at a time: exact
+    src, dst = g.edge_index
+    into = (dst >= u) & (dst < u + n) & (src >= u)
+    item = next(i for i in range(n) if bool((into & (dst == u + i)).any()))
+    keep = ~(((src == u + item) & (dst < u)) | ((dst == u + item) & (src < u)))
+    g_cold = dataclasses.replace(g, edge_index=g.edge_index[:, keep], edge_type=g.edge_type[keep])
+    x0 = model.layer0(g).clone()
+    x0[u + item] = model.mean_id(u, u + n) + model.text_input(g.features[u + item : u + item + 1])[0] * g.has_text[u + item]
+    out = model.propagate(g_cold, x0)
+    entities = src[into & (dst == u + item)]
+    assert torch.allclose(neighbours[item], out[entities].mean(0), atol=1e-5)
+    trained = warm_item_inputs(g, run.z).neighbours[item]
+    assert not torch.allclose(neighbours[item], trained, atol=1e-4), "the trained entities know the item's users"
+
+
 def test_training_writes_a_content_model_that_reloads(tiny_trained):
     run_dir = tiny_trained.run_dir
     report = json.loads((run_dir / "results.json").read_text())["content_model"]
@@ -132,6 +157,10 @@ def test_config_choices_are_checked():
     config = ExperimentConfig()
     config.coldstart.ranking_weight = -1.0
     with pytest.raises(KgrecError, match="ranking_weight must be >= 0"):
+        check_experiment(config)
+    config = ExperimentConfig()
+    config.coldstart.neighbours = "warm"
+    with pytest.raises(KgrecError, match="coldstart.neighbours = 'warm' is not one of: cold, trained"):
         check_experiment(config)
 
 
