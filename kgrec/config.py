@@ -287,6 +287,9 @@ class ColdStartConfig:
     #: entities are); ``trained``, the entities' trained embeddings, which carry the item's own
     #: interactions (kgrec before 2026-12-07; kept to reproduce it).
     neighbours: str = "cold"
+    #: What the content model reads: ``text+kg`` (the description, the KG neighbours and the
+    #: propagated vector) or ``text`` (the description alone).
+    inputs: str = "text+kg"
 
 
 @dataclass

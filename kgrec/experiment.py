@@ -170,6 +170,7 @@ def _check_coldstart(config: ExperimentConfig) -> None:
     c = config.coldstart
     _choice("coldstart.content", c.content, CONTENT_CHOICES)
     _choice("coldstart.neighbours", c.neighbours, ("cold", "trained"))
+    _choice("coldstart.inputs", c.inputs, ("text+kg", "text"))
     for key in ("hidden", "epochs", "patience"):
         _at_least(f"coldstart.{key}", getattr(c, key), 1)
     _positive("coldstart.lr", c.lr)

@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 
 from kgrec.models.content import load_content_model
-from kgrec.config import ExperimentConfig, ModelConfig, TrainConfig
+from kgrec.config import ColdStartConfig, ExperimentConfig, ModelConfig, TrainConfig
 from kgrec.eval.splits import make_split
 from kgrec.graph.build import build_graph
 from kgrec.ingest.sources import BuildReport, SourceTables
@@ -72,11 +72,12 @@ def tiny_tables() -> SourceTables:
     )
 
 
-def train_tiny(run_dir, use_text: bool = True, epochs: int = 12) -> Run:
+def train_tiny(run_dir, use_text: bool = True, epochs: int = 12, content_inputs: str = "text+kg") -> Run:
     kg = build_graph(tiny_tables(), name="tiny")
     config = ExperimentConfig(
         model=ModelConfig(dim=16, layers=2, use_text=use_text, kg_min_degree=2),
         train=TrainConfig(epochs=epochs, batch_size=64, lr=0.02, patience=epochs, seed=3, device="cpu"),
+        coldstart=ColdStartConfig(inputs=content_inputs),
     )
     features = has_text = None
     if use_text:

@@ -185,7 +185,9 @@ def embed_items(
             m, None if features is None or content.feature_dim == 0 else (features if content_features is None else content_features).float(),
             has_text, z_ext[nodes.to(z_ext.device)],
         )  # fmt: skip
-        empty = inputs.empty_rows().nonzero(as_tuple=True)[0].tolist()
+        empty = inputs.empty_rows(text_only=not content.uses_kg).nonzero(as_tuple=True)[0].tolist()
+        if empty and not content.uses_kg:
+            raise KgrecError(f'item {items.ids[empty[0]]!r} has no description, and the run\'s content model reads text only ([coldstart] inputs = "text")')
         if empty:
             raise KgrecError(f"item {items.ids[empty[0]]!r} has neither a description nor a link to the graph: nothing to embed it from")
         with torch.inference_mode():

@@ -82,9 +82,9 @@ class ContentInputs:
         pick = (lambda t: None if t is None else t[index])  # noqa: E731
         return ContentInputs(pick(self.text), self.has_text[index], self.neighbours[index], self.degree[index], pick(self.propagated))
 
-    def empty_rows(self) -> Tensor:
-        """Rows with neither text nor a neighbour: nothing to predict an embedding from."""
-        return ~self.has_text & (self.degree == 0)
+    def empty_rows(self, text_only: bool = False) -> Tensor:
+        """Rows with neither text nor a neighbour (``text_only``: without text): nothing to predict an embedding from."""
+        return ~self.has_text if text_only else ~self.has_text & (self.degree == 0)
 
 
 class ContentModel(nn.Module):
@@ -102,19 +102,22 @@ class ContentModel(nn.Module):
     wrong scale), a two-layer MLP (ReLU) and linear skips from both.
     """
 
-    def __init__(self, feature_dim: int, dim: int, hidden: int = 256, dropout: float = 0.1, propagated: bool = True):
+    def __init__(self, feature_dim: int, dim: int, hidden: int = 256, dropout: float = 0.1, propagated: bool = True, kg: bool = True):
         super().__init__()
-        self.feature_dim, self.dim, self.hidden, self.uses_propagated = feature_dim, dim, hidden, propagated
-        width = feature_dim + dim * (2 if propagated else 1) + 2
+        self.feature_dim, self.dim, self.hidden, self.uses_kg = feature_dim, dim, hidden, kg
+        self.uses_propagated = propagated and kg
+        width = feature_dim + (dim * (2 if self.uses_propagated else 1) + 2 if kg else 1)
         self.mlp = nn.Sequential(nn.Linear(width, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, dim))
-        self.skip = nn.Linear(dim, dim, bias=False)
-        self.skip_propagated = nn.Linear(dim, dim, bias=False) if propagated else None
+        self.skip = nn.Linear(dim, dim, bias=False) if kg else None
+        self.skip_propagated = nn.Linear(dim, dim, bias=False) if self.uses_propagated else None
 
     def forward(self, inputs: ContentInputs) -> Tensor:
         m = inputs.neighbours.size(0)
         text = inputs.text if inputs.text is not None else inputs.neighbours.new_zeros(m, self.feature_dim)
         if text.size(1) != self.feature_dim:
             raise KgrecError(f"the content model expects {self.feature_dim}-dimensional text features, got {text.size(1)}")
+        if not self.uses_kg:  # ``[coldstart] inputs = "text"``: the description alone
+            return self.mlp(torch.cat([text.float(), inputs.has_text.float().unsqueeze(1).to(text.device)], dim=1))
         extra = torch.stack([torch.log1p(inputs.degree.float()), inputs.has_text.float()], dim=1)
         parts = [text.float(), inputs.neighbours.float()]
         if self.skip_propagated is not None:
@@ -178,7 +181,10 @@ def save_content_model(run_dir: Path, student: ContentModel, report: dict) -> No
     run_dir = Path(run_dir)
     with atomic_path(run_dir / WEIGHTS_FILE) as tmp:
         save_file({k: v.detach().cpu().contiguous() for k, v in student.state_dict().items()}, str(tmp))
-    meta = {"feature_dim": student.feature_dim, "dim": student.dim, "hidden": student.hidden, "propagated": student.uses_propagated, "report": report}
+    meta = {
+        "feature_dim": student.feature_dim, "dim": student.dim, "hidden": student.hidden,
+        "propagated": student.uses_propagated, "kg": student.uses_kg, "report": report,
+    }  # fmt: skip
     with atomic_path(run_dir / META_FILE) as tmp:
         tmp.write_text(json.dumps(meta, indent=2) + "\n")
 
@@ -190,7 +196,9 @@ def load_content_model(run_dir: Path, device: torch.device) -> ContentModel | No
         return None
     try:
         meta = json.loads((run_dir / META_FILE).read_text(encoding="utf-8"))
-        student = ContentModel(int(meta["feature_dim"]), int(meta["dim"]), int(meta["hidden"]), propagated=bool(meta.get("propagated", False)))
+        student = ContentModel(
+            int(meta["feature_dim"]), int(meta["dim"]), int(meta["hidden"]), propagated=bool(meta.get("propagated", False)), kg=bool(meta.get("kg", True))
+        )
         student.load_state_dict(load_file(str(run_dir / WEIGHTS_FILE)))
     except (OSError, ValueError, KeyError, RuntimeError) as e:
         raise KgrecError(f"damaged content model ({e}); train the run again", path=run_dir / WEIGHTS_FILE) from None

@@ -43,6 +43,8 @@ class ContentSettings:
     #: Warm items' KG-neighbour inputs from the cold propagation (:func:`cold_views`), as a
     #: new item has them; False: the neighbours' trained embeddings (kgrec before 2026-12-07).
     cold_neighbours: bool = True
+    #: Whether the content model reads the KG neighbours and the propagated vector besides the text.
+    kg_inputs: bool = True
 
 
 #: The warm items are made cold in this many disjoint groups to compute their propagated inputs.
@@ -157,7 +159,9 @@ def fit_content_model(
     mean, std = float(probe.mean()), float(probe.std().clamp(min=1e-6))
     var = std * std
 
-    student = ContentModel(inputs.text.size(1) if inputs.text is not None else 0, z.size(1), settings.hidden, propagated=True).to(device)
+    if not settings.kg_inputs and inputs.text is None:
+        raise KgrecError('coldstart.inputs = "text" needs text features, and the run has none')
+    student = ContentModel(inputs.text.size(1) if inputs.text is not None else 0, z.size(1), settings.hidden, kg=settings.kg_inputs).to(device)
     groups = [{"params": list(student.parameters()), "lr": settings.lr}]
     if text_module is not None:
         if inputs.text is None or item_texts is None:
@@ -337,7 +341,7 @@ def fit_cold_start_content(
         return None
     settings = ContentSettings(
         hidden=cs.hidden, epochs=cs.epochs, lr=cs.lr, ranking_weight=cs.ranking_weight, patience=cs.patience, seed=config.train.seed,
-        cold_neighbours=cs.neighbours == "cold",
+        cold_neighbours=cs.neighbours == "cold", kg_inputs=cs.inputs == "text+kg",
     )
     pairs = (split.train["user"].to_numpy(), split.train["item"].to_numpy())
     text_module = None

@@ -162,6 +162,10 @@ def test_config_choices_are_checked():
     config.coldstart.neighbours = "warm"
     with pytest.raises(KgrecError, match="coldstart.neighbours = 'warm' is not one of: cold, trained"):
         check_experiment(config)
+    config = ExperimentConfig()
+    config.coldstart.inputs = "kg"
+    with pytest.raises(KgrecError, match=r"coldstart.inputs = 'kg' is not one of: text\+kg, text"):
+        check_experiment(config)
 
 
 def test_none_trains_no_content_model(tiny_helper, tmp_path):
@@ -182,3 +186,40 @@ def test_none_trains_no_content_model(tiny_helper, tmp_path):
     train_run(tmp_path / "graph", config, tmp_path / "run", progress=False, log=lambda *_: None)
     assert not (tmp_path / "run" / "content_model.safetensors").exists()
     assert load_run(tmp_path / "run", device="cpu").content is None
+
+
+@pytest.fixture(scope="module")
+def tiny_text_only(tmp_path_factory, tiny_helper):
+    """The tiny run with a content model that reads the description alone (``inputs = "text"``)."""
+    return tiny_helper.train_tiny(tmp_path_factory.mktemp("tiny-text-only"), content_inputs="text")
+
+
+def test_a_text_only_content_model_ignores_the_knowledge_graph():
+    model = ContentModel(feature_dim=8, dim=4, hidden=16, kg=False).eval()
+    text = torch.randn(3, 8)
+    a = model(ContentInputs(text, torch.ones(3, dtype=torch.bool), torch.randn(3, 4), torch.tensor([1, 0, 2]), torch.randn(3, 4)))
+    b = model(ContentInputs(text, torch.ones(3, dtype=torch.bool), torch.zeros(3, 4), torch.tensor([0, 0, 0]), None))
+    assert torch.equal(a, b)
+
+
+def test_text_only_content_model_reloads_serves_by_genre_and_refuses_an_item_without_text(tiny_text_only, encoder, tmp_path):
+    run = tiny_text_only
+    assert run.content is not None and not run.content.uses_kg
+    again = load_content_model(run.run_dir, torch.device("cpu"))
+    assert not again.uses_kg
+    ttl = tmp_path / "new.ttl"
+    ttl.write_text(NEW_ITEMS)
+    cold = cold_items_from_rdf([ttl], run.kg, run.trained_graph, item_ids=["n1", "n2"], item_iri="http://example.org/item/{id}")
+    features, has_text = encode_item_texts(cold.texts, run.config.text, encoder)
+    fresh = run.without_added_items()
+    fresh.add_cold_items(cold, features, has_text)
+    scores = fresh.user_embeddings() @ fresh.item_embeddings()[-2:].t()
+    comedy_fans = [run.kg.user_index[f"u{u}"] for u in range(24) if u % 2 == 0]
+    drama_fans = [run.kg.user_index[f"u{u}"] for u in range(24) if u % 2 == 1]
+    assert scores[comedy_fans, 0].mean() > scores[drama_fans, 0].mean()
+    assert scores[drama_fans, 1].mean() > scores[comedy_fans, 1].mean()
+    import pandas as pd
+
+    links_only = ColdItems(["linked"], [None], [None], pd.DataFrame({"item": [0], "relation": [cold.links["relation"].iloc[0]], "node": [cold.links["node"].iloc[0]], "outgoing": [True]}))
+    with pytest.raises(KgrecError, match=r"item 'linked' has no description, and the run's content model reads text only"):
+        embed_items(run.model, run.trained_graph, run.x0, links_only, torch.zeros(1, run.trained_graph.feature_dim), torch.zeros(1, dtype=torch.bool), content=run.content, z=run.z)
