@@ -185,13 +185,14 @@ def embed_items(
             m, None if features is None or content.feature_dim == 0 else (features if content_features is None else content_features).float(),
             has_text, z_ext[nodes.to(z_ext.device)],
         )  # fmt: skip
-        empty = inputs.empty_rows(text_only=not content.uses_kg).nonzero(as_tuple=True)[0].tolist()
-        if empty and not content.uses_kg:
-            raise KgrecError(f'item {items.ids[empty[0]]!r} has no description, and the run\'s content model reads text only ([coldstart] inputs = "text")')
+        empty = inputs.empty_rows().nonzero(as_tuple=True)[0].tolist()
         if empty:
             raise KgrecError(f"item {items.ids[empty[0]]!r} has neither a description nor a link to the graph: nothing to embed it from")
         with torch.inference_mode():
             vectors = content.to(z.device)(inputs).to(z.dtype)
+        if not content.uses_kg:  # a text-only content model: an item with links but no text keeps its propagation
+            no_text = inputs.empty_rows(text_only=True).to(vectors.device).unsqueeze(1)
+            vectors = torch.where(no_text, z_ext[nodes.to(z_ext.device)].to(vectors), vectors)
         z_ext = torch.cat([z, vectors])  # the trained nodes keep their embeddings: warm rankings do not move
     return EmbeddedItems(g_ext, x0_ext, z_ext, nodes)
 

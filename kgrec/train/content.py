@@ -159,9 +159,11 @@ def fit_content_model(
     mean, std = float(probe.mean()), float(probe.std().clamp(min=1e-6))
     var = std * std
 
-    if not settings.kg_inputs and inputs.text is None:
-        raise KgrecError('coldstart.inputs = "text" needs text features, and the run has none')
-    student = ContentModel(inputs.text.size(1) if inputs.text is not None else 0, z.size(1), settings.hidden, kg=settings.kg_inputs).to(device)
+    kg_inputs = settings.kg_inputs
+    if not kg_inputs and inputs.text is None:
+        log('coldstart.inputs = "text", but the run has no text features: the content model reads the knowledge graph')
+        kg_inputs = True
+    student = ContentModel(inputs.text.size(1) if inputs.text is not None else 0, z.size(1), settings.hidden, kg=kg_inputs).to(device)
     groups = [{"params": list(student.parameters()), "lr": settings.lr}]
     if text_module is not None:
         if inputs.text is None or item_texts is None:
@@ -255,6 +257,7 @@ def fit_content_model(
     report = {
         "method": "distill (ALDI-style score and ranking alignment)",
         "text": "frozen" if text_module is None else text_module.tune,
+        "inputs": "text+kg" if kg_inputs else "text",
         "settings": asdict(settings),
         "fit_items": int(fit_items.numel()),
         "valid_items": int(valid_items.numel()),

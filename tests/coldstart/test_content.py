@@ -202,7 +202,7 @@ def test_a_text_only_content_model_ignores_the_knowledge_graph():
     assert torch.equal(a, b)
 
 
-def test_text_only_content_model_reloads_serves_by_genre_and_refuses_an_item_without_text(tiny_text_only, encoder, tmp_path):
+def test_text_only_content_model_reloads_serves_by_genre_and_propagates_an_item_without_text(tiny_text_only, encoder, tmp_path):
     run = tiny_text_only
     assert run.content is not None and not run.content.uses_kg
     again = load_content_model(run.run_dir, torch.device("cpu"))
@@ -220,6 +220,10 @@ def test_text_only_content_model_reloads_serves_by_genre_and_refuses_an_item_wit
     assert scores[drama_fans, 1].mean() > scores[comedy_fans, 1].mean()
     import pandas as pd
 
+    # an item with RDF links but no description keeps the vector the encoder propagates for it
     links_only = ColdItems(["linked"], [None], [None], pd.DataFrame({"item": [0], "relation": [cold.links["relation"].iloc[0]], "node": [cold.links["node"].iloc[0]], "outgoing": [True]}))
-    with pytest.raises(KgrecError, match=r"item 'linked' has no description, and the run's content model reads text only"):
-        embed_items(run.model, run.trained_graph, run.x0, links_only, torch.zeros(1, run.trained_graph.feature_dim), torch.zeros(1, dtype=torch.bool), content=run.content, z=run.z)
+    no_text = torch.zeros(1, run.trained_graph.feature_dim), torch.zeros(1, dtype=torch.bool)
+    served = embed_items(run.model, run.trained_graph, run.x0, links_only, *no_text, content=run.content, z=run.z)
+    propagated = embed_items(run.model, run.trained_graph, run.x0, links_only, *no_text)
+    assert torch.allclose(served.embeddings[-1], propagated.embeddings[-1])
+    assert torch.count_nonzero(served.embeddings[-1]) > 0
