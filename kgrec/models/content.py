@@ -142,16 +142,21 @@ def neighbour_means(z: Tensor, item: Tensor, node: Tensor, num_items: int) -> tu
     return total / count.clamp(min=1).unsqueeze(1).to(total.dtype), count
 
 
-def warm_item_inputs(g: GraphTensors, z: Tensor) -> ContentInputs:
-    """The content inputs of the trained items of ``g``: their text and their KG neighbours.
+def knowledge_links(g: GraphTensors, device: torch.device | str) -> tuple[Tensor, Tensor]:
+    """``(item, node)``: the graph's message edges into an item from a node that is not a user
+    (entities, and items linked by a knowledge relation), what a new item gets from its RDF; item
+    as a position ``0..num_items-1``, node as a global node index."""
+    src, dst = g.edge_index[0].to(device), g.edge_index[1].to(device)
+    u = g.num_users
+    into_item = (dst >= u) & (dst < u + g.num_items) & (src >= u)
+    return dst[into_item] - u, src[into_item]
 
-    The neighbours are the graph's message edges into an item from a node that is not a user
-    (entities, and items linked by a knowledge relation); what a new item gets from its RDF.
-    """
-    src, dst = g.edge_index[0].to(z.device), g.edge_index[1].to(z.device)
+
+def warm_item_inputs(g: GraphTensors, z: Tensor) -> ContentInputs:
+    """The content inputs of the trained items of ``g``: their text and their KG neighbours
+    (:func:`knowledge_links`)."""
     u, i = g.num_users, g.num_items
-    into_item = (dst >= u) & (dst < u + i) & (src >= u)
-    neighbours, degree = neighbour_means(z, dst[into_item] - u, src[into_item], i)
+    neighbours, degree = neighbour_means(z, *knowledge_links(g, z.device), i)
     text = has_text = None
     if g.features is not None:
         text = g.features[u : u + i].to(z.device)
@@ -218,5 +223,6 @@ __all__ = [
     "neighbour_means",
     "new_item_inputs",
     "save_content_model",
+    "knowledge_links",
     "warm_item_inputs",
 ]

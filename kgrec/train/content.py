@@ -19,7 +19,7 @@ from torch import Tensor
 
 from kgrec.errors import KgrecError
 from kgrec.models.base import Embeddings, Recommender
-from kgrec.models.content import ContentInputs, ContentModel, neighbour_means, save_content_model, warm_item_inputs
+from kgrec.models.content import ContentInputs, ContentModel, knowledge_links, neighbour_means, save_content_model, warm_item_inputs
 from kgrec.models.graph_tensors import GraphTensors
 from kgrec.train.step import descend
 
@@ -78,8 +78,7 @@ def cold_views(model: Recommender, g: GraphTensors, seed: int, groups: int = COL
         new0 = new0 + text
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     src, dst = g.edge_index[0].cpu(), g.edge_index[1].cpu()
-    into_item = (dst >= u) & (dst < u + n) & (src >= u)  # knowledge edges into items, as warm_item_inputs
-    kg_item, kg_node = (dst[into_item] - u).to(x0.device), src[into_item].to(x0.device)
+    kg_item, kg_node = knowledge_links(g, x0.device)
     propagated: Tensor | None = None  # the encoder's output width (KGAT concatenates its layers)
     neighbours: Tensor | None = None
     for chunk in perm.chunk(min(groups, n)):
@@ -99,12 +98,6 @@ def cold_views(model: Recommender, g: GraphTensors, seed: int, groups: int = COL
         neighbours[rows] = means[rows]
     assert propagated is not None and neighbours is not None
     return propagated, neighbours
-
-
-def as_cold_vectors(model: Recommender, g: GraphTensors, seed: int, groups: int = COLD_GROUPS) -> Tensor:
-    """``[items, d]``: what the trained encoder propagates for each trained item with no interaction
-    (the ``propagated`` half of :func:`cold_views`)."""
-    return cold_views(model, g, seed, groups)[0]
 
 
 def fit_content_model(
@@ -372,4 +365,4 @@ def item_positions_with_training(train_items: np.ndarray, num_items: int) -> Ten
 
 
 
-__all__ = ["ContentSettings", "as_cold_vectors", "can_embed_new_items", "cold_views", "fit_cold_start_content", "fit_content_model", "item_positions_with_training", "pseudo_cold_metrics"]
+__all__ = ["ContentSettings", "can_embed_new_items", "cold_views", "fit_cold_start_content", "fit_content_model", "item_positions_with_training", "pseudo_cold_metrics"]

@@ -54,13 +54,13 @@ def test_model_shapes_and_text_width_check():
     assert ContentModel(feature_dim=8, dim=4, hidden=16, propagated=False)(inputs.rows(torch.tensor([0, 2]))).shape == (2, 4)
 
 
-def test_as_cold_vectors_are_what_a_new_item_gets(tiny_trained):
+def test_cold_views_propagated_vectors_are_what_a_new_item_gets(tiny_trained):
     """An item made cold by its group equals the same item added as new by propagation."""
-    from kgrec.train.content import as_cold_vectors
+    from kgrec.train.content import cold_views
 
     run = tiny_trained
     model, g = run.model, run.trained_graph
-    vectors = as_cold_vectors(model, g, seed=0, groups=g.num_items)  # one item at a time: exact
+    vectors, _ = cold_views(model, g, seed=0, groups=g.num_items)  # one item at a time: exact
     item = 3
     u = g.num_users
     keep = ~(((g.edge_index[0] == u + item) & (g.edge_index[1] < u)) | ((g.edge_index[1] == u + item) & (g.edge_index[0] < u)))
