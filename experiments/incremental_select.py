@@ -213,11 +213,8 @@ def main() -> None:
             f"{r['valid ndcg@20 of the updates'][0]:.4f}, {r['valid ndcg@20 of the updates'][1]:.4f} | {r['seconds per update']:.1f} | "
             f"{r['time ratio']:.3f} |"
         )
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    out.with_suffix(".json").write_text(json.dumps({"reference": {"stale": stale, "retrain": retrain, "retrain forgetting": retrain_forgetting, "retrain seconds": retrain_seconds}, "chosen": chosen["variant"], "rows": rows}, indent=2) + "\n")
-    print("\n".join(lines))
+    reference_json = {"stale": stale, "retrain": retrain, "retrain forgetting": retrain_forgetting, "retrain seconds": retrain_seconds}
+    _write_table(Path(args.out), lines, {"reference": reference_json, "chosen": chosen["variant"], "rows": rows})
 
 
 def _write_round_5(args, rows, chosen, reference, retrain_later, retrain_forgetting, retrain_seconds) -> None:
@@ -246,10 +243,14 @@ def _write_round_5(args, rows, chosen, reference, retrain_later, retrain_forgett
             f"{r['ratio chunk 1 after']:.3f} | {', '.join(f'{x:.4f}' for x in r['valid ndcg@20 of the updates'])} | "
             f"{r['seconds per update']:.1f} | {r['time ratio']:.3f} |"
         )
-    out = Path(args.out)
+    _write_table(Path(args.out), lines, {"chosen": chosen["variant"], "rows": rows})
+
+
+def _write_table(out: Path, lines: list[str], payload: dict) -> None:
+    """The selection table as Markdown at ``out``, its data as JSON beside it, and on stdout."""
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    out.with_suffix(".json").write_text(json.dumps({"chosen": chosen["variant"], "rows": rows}, indent=2) + "\n")
+    out.with_suffix(".json").write_text(json.dumps(payload, indent=2) + "\n")
     print("\n".join(lines))
 
 
