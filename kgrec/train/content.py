@@ -128,12 +128,17 @@ def fit_content_model(
     device = emb.final.device
     z = emb.final.float().clone()  # ``infer`` gives inference tensors, which autograd cannot save
     inputs = warm_item_inputs(g, z)
-    propagated, neighbours = cold_views(model, g, settings.seed)
-    inputs.propagated = propagated.detach().clone()
-    if settings.cold_neighbours:  # what a new item's entities look like, not the trained ones
-        inputs.neighbours = neighbours.detach().clone().to(inputs.neighbours.dtype)
     if inputs.text is None and int((inputs.degree > 0).sum()) == 0:
         raise KgrecError("the run has neither text features nor knowledge edges: a content model has nothing to learn from")
+    kg_inputs = settings.kg_inputs
+    if not kg_inputs and inputs.text is None:
+        log('coldstart.inputs = "text", but the run has no text features: the content model reads the knowledge graph')
+        kg_inputs = True
+    if kg_inputs:  # a text-only student reads neither, so the cold propagations are not paid for
+        propagated, neighbours = cold_views(model, g, settings.seed)
+        inputs.propagated = propagated.detach().clone()
+        if settings.cold_neighbours:  # what a new item's entities look like, not the trained ones
+            inputs.neighbours = neighbours.detach().clone().to(inputs.neighbours.dtype)
     gen = torch.Generator().manual_seed(settings.seed)
     items = train_items[torch.randperm(train_items.numel(), generator=gen)].to(device)
     n_valid = max(1, int(round(settings.holdout * items.numel())))
@@ -152,10 +157,6 @@ def fit_content_model(
     mean, std = float(probe.mean()), float(probe.std().clamp(min=1e-6))
     var = std * std
 
-    kg_inputs = settings.kg_inputs
-    if not kg_inputs and inputs.text is None:
-        log('coldstart.inputs = "text", but the run has no text features: the content model reads the knowledge graph')
-        kg_inputs = True
     student = ContentModel(inputs.text.size(1) if inputs.text is not None else 0, z.size(1), settings.hidden, kg=kg_inputs).to(device)
     groups = [{"params": list(student.parameters()), "lr": settings.lr}]
     if text_module is not None:
