@@ -7,7 +7,8 @@ import torch
 
 from kgrec.config import ExperimentConfig, from_dict
 from kgrec.models.registry import build_model
-from kgrec.models.sequential import SequenceItemTable
+from kgrec.models.propagation import NormalisedAdjacency
+from kgrec.models.sequential import SASRecEncoder, SequenceItemTable, dropout, knowledge_edges
 
 
 def config(encoder: str, **model) -> ExperimentConfig:
@@ -18,16 +19,80 @@ def config(encoder: str, **model) -> ExperimentConfig:
     })  # fmt: skip
 
 
-def test_item_table_smooths_items_over_the_knowledge_edges_only(graph):
-    table = SequenceItemTable(graph, 8, use_id=True, use_text=False, use_kg=True, layers=1)
-    x0 = table.node_input(graph)
-    out = table(graph)
+def test_item_table_holds_the_items_and_the_nodes_with_knowledge_edges_only(graph):
+    table = SequenceItemTable(graph, 8, use_id=True, use_text=True, use_kg=True, layers=1)
     U, I = graph.num_users, graph.num_items
-    assert out.shape == x0.shape
-    assert not torch.allclose(out[U : U + I], x0[U : U + I]), "items with an entity move towards it"
-    torch.testing.assert_close(out[:U], x0[:U])  # no user-item edge is used
+    isolated = graph.num_nodes - 1  # make_graph leaves the last entity without edges
+    assert table.nodes[:I].tolist() == list(range(U, U + I)), "the items come first, in catalogue order"
+    assert set(table.nodes[I:].tolist()) == set(knowledge_edges(graph).unique().tolist()) - set(range(U, U + I))
+    assert isolated not in table.nodes.tolist() and not set(range(U)) & set(table.nodes.tolist())
+    assert table.id_embedding.num_embeddings == len(table.nodes)
+    out, x0 = table(graph), table.inputs(graph)
+    assert out.shape == x0.shape == (len(table.nodes), 8)
+    assert not torch.allclose(out[:I], x0[:I]), "items with an entity move towards it"
     plain = SequenceItemTable(graph, 8, use_id=True, use_text=False, use_kg=False, layers=1)
-    torch.testing.assert_close(plain(graph), plain.node_input(graph))
+    assert len(plain.nodes) == I
+    torch.testing.assert_close(plain(graph), plain.inputs(graph))
+
+
+def test_item_table_computes_what_the_whole_graph_propagation_computes(graph):
+    """Leaving out the rows that cannot reach an item changes no item's vector."""
+    table = SequenceItemTable(graph, 8, use_id=True, use_text=True, use_kg=True, layers=2)
+    x0 = torch.zeros(graph.num_nodes, 8)
+    x0[table.nodes] = table.inputs(graph)
+    x0[graph.num_nodes - 1] = torch.randn(8)  # an isolated entity's vector may be anything
+    adj = NormalisedAdjacency.from_edge_index(knowledge_edges(graph), graph.num_nodes).normalised()
+    h, total = x0, torch.zeros_like(x0)
+    for _ in range(2):
+        h = adj @ h
+        total = total + h
+    expected = (x0 + total / 2)[graph.num_users : graph.num_users + graph.num_items]
+    torch.testing.assert_close(table(graph)[: graph.num_items], expected)
+
+
+def test_item_table_reads_text_only_where_a_node_has_it(graph):
+    table = SequenceItemTable(graph, 8, use_id=False, use_text=True, use_kg=False, layers=0)
+    x0 = table.inputs(graph)
+    has_text = graph.has_text[table.nodes]
+    assert has_text.any() and not has_text.all(), "the fixture mixes nodes with and without text"
+    assert torch.count_nonzero(x0[~has_text]) == 0
+    torch.testing.assert_close(x0[has_text], table.text_projection(graph.features[table.nodes[has_text]]))
+
+
+def test_sasrec_blocks_compute_what_the_torch_layers_compute(graph):
+    """The written-out forward (packed real positions, own dropout) equals ``nn.TransformerEncoder``'s."""
+    torch.manual_seed(3)
+    encoder = SASRecEncoder(dim=8, max_len=5, layers=2, heads=2, inner=16, dropout=0.3).eval()
+    items = torch.randn(3, 5, 8)
+    lengths = torch.tensor([5, 2, 1])
+    mask = torch.arange(5)[None] < lengths[:, None]
+    ours = encoder(items, mask)
+    x = encoder.norm(items + encoder.position(torch.arange(5)))
+    causal = torch.ones(5, 5, dtype=torch.bool).triu(1)
+    theirs = encoder.blocks(x, mask=causal, src_key_padding_mask=~mask)
+    torch.testing.assert_close(ours[mask], theirs[mask])
+    assert torch.count_nonzero(ours[~mask]) == 0, "padding rows are zeros"
+
+
+def test_dropout_keeps_the_expectation_and_drops_the_asked_share():
+    torch.manual_seed(0)
+    x = torch.ones(200_000)
+    y = dropout(x, 0.3, training=True)
+    values = y.unique()
+    assert len(values) == 2 and values[0] == 0.0 and values[1] == pytest.approx(1 / 0.7)
+    assert abs(float((y == 0).float().mean()) - 0.3) < 0.005
+    assert abs(float(y.mean()) - 1.0) < 0.01
+    assert dropout(x, 0.3, training=False) is x and dropout(x, 0.0, training=True) is x
+
+
+def test_dropout_backward_passes_the_gradient_through_kept_entries_only():
+    torch.manual_seed(1)
+    x = torch.randn(1000, requires_grad=True)
+    y = dropout(x, 0.5, training=True)
+    y.sum().backward()
+    kept = y != 0
+    torch.testing.assert_close(x.grad[kept], torch.full((int(kept.sum()),), 2.0))
+    assert torch.count_nonzero(x.grad[~kept]) == 0
 
 
 @pytest.mark.parametrize("encoder", ["sasrec", "gru4rec"])
@@ -50,8 +115,8 @@ def test_next_item_loss_reaches_ids_text_and_the_encoder(graph, encoder):
     assert torch.count_nonzero(emb.user_table()[2]) == 0, "a user without history gets no vector"
     terms = model.sequence_loss(graph, torch.tensor([[0, 1, 2, 0, 0]]), torch.tensor([[1, 2, 3, -1, -1]]), torch.tensor([3]))
     terms["next_item"].backward()
-    assert model.items.node_input.id_embedding.weight.grad.abs().sum() > 0
-    assert model.items.node_input.text_projection.weight.grad.abs().sum() > 0
+    assert model.items.id_embedding.weight.grad.abs().sum() > 0
+    assert model.items.text_projection.weight.grad.abs().sum() > 0
     assert all(p.grad is not None for p in model.encoder.parameters() if p.requires_grad)
 
 
@@ -67,7 +132,7 @@ def test_later_items_term_targets_the_items_after_the_next_where_the_window_has_
     # by hand: positions 0 and 1 have items after the next (2, 3 and 3); position 2 has none
     table = model.items(graph)
     h = model.hidden(table, inputs, lengths)[0, :3]
-    logits = h @ table[graph.num_users : graph.num_users + graph.num_items].t() / cfg.train.temperature
+    logits = h @ table[: graph.num_items].t() / cfg.train.temperature
     log_p = torch.log_softmax(logits, dim=1)
     expected = -(log_p[0, 2] + log_p[0, 3] + log_p[1, 3]) / 3
     torch.testing.assert_close(terms["later_items"], expected)
