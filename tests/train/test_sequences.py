@@ -12,7 +12,7 @@ import pytest
 from kgrec.config import ExperimentConfig, from_dict
 from kgrec.errors import KgrecError
 from kgrec.experiment import check_experiment
-from kgrec.train.sequences import ordered_histories, pack_histories, shuffled, training_windows
+from kgrec.train.sequences import ordered_histories, pack_histories, shuffled, training_windows, windows_per_step
 
 RING = 60
 
@@ -62,6 +62,17 @@ def test_windows_make_every_interaction_but_the_first_a_target_once(n, max_len):
         assert 1 <= length <= max_len and row_out[length:] == [-1] * (max_len - length)
         for k in range(length):  # each target is the item right after its input
             assert row_out[k] == row_in[k] + 1
+
+
+def test_a_step_holds_about_batch_size_targets_even_with_short_windows():
+    """Short first windows hold fewer targets than ``max_len``; the step takes more of them."""
+    histories = [np.arange(n) for n in (120, 30, 12, 3, 61, 45) * 20]
+    inputs, targets, lengths = training_windows(histories, max_len=50)
+    per_step = windows_per_step(200, lengths)
+    assert per_step > 200 // 50, "dividing by max_len would undershoot"
+    steps = [int((targets[lo : lo + per_step] >= 0).sum()) for lo in range(0, len(inputs) - per_step + 1, per_step)]
+    assert abs(sum(steps) / len(steps) - 200) < 200 * 0.15
+    assert windows_per_step(1, lengths) == 1
 
 
 def test_no_history_of_two_items_is_an_error():
