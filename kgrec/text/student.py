@@ -10,8 +10,9 @@ a run trained on teacher features can use it for added items and new users' text
 
 The student is initialised from the teacher's input token embeddings (MiniLM's are as wide as
 its output) and trained with Adam on one minus the cosine to the teacher's vector; a seeded
-tenth of the texts is held out and reported (their mean cosine to the teacher), and the epoch
-with the best held-out cosine is kept.
+tenth of the texts is held out whole, with no span of them trained on, and reported (their mean
+cosine to the teacher: how a new description fares), and the epoch with the best held-out cosine
+is kept.
 
 A student folder holds ``kgrec_student.json`` (what it is, its teacher, its held-out cosine),
 ``student.safetensors`` and the teacher's tokenizer files. :class:`kgrec.text.encoder.TextEncoder`
@@ -99,6 +100,23 @@ def crops(texts: list[str], per_text: int, seed: int) -> list[str]:
     return out
 
 
+def held_out_split(texts: list[str], augment: int, seed: int) -> tuple[list[str], list[str]]:
+    """``(training texts, held-out texts)``: a seeded tenth of the distinct texts is held out
+    whole, and only the other texts are cropped (:func:`crops`) into more training texts.
+
+    Why by source text: a held-out crop whose full text, or a sibling crop, was trained on
+    shares most of its words with it. Drawing the held-out tenth from texts and crops alike
+    (kgrec before 2026-12-07) reported a held-out cosine of 0.946 for the ml-100k student whose
+    cosine on descriptions it never saw is 0.857: a new item's description is the second case.
+    """
+    texts = sorted(set(texts))
+    order = np.random.default_rng(seed).permutation(len(texts))
+    n_valid = max(1, len(texts) // 10)
+    valid = [texts[i] for i in order[:n_valid]]
+    train = [texts[i] for i in order[n_valid:]]
+    return train + crops(train, augment, seed), valid
+
+
 def distill_student(
     texts: list[str],
     teacher,
@@ -114,8 +132,9 @@ def distill_student(
 ) -> dict:
     """Train a :class:`StaticStudent` on ``texts`` to reproduce ``teacher`` (a
     :class:`~kgrec.text.encoder.TextEncoder`); write the student folder ``out`` whole; return
-    its metadata (held-out cosine, seconds). ``augment`` random spans of each text are added
-    to the training texts (:func:`crops`); the held-out tenth is drawn from all of them.
+    its metadata (held-out cosine, seconds). ``augment`` random spans of each training text are
+    added to the training texts (:func:`crops`); the held-out tenth is whole texts none of whose
+    spans was trained on (:func:`held_out_split`).
 
     Raises:
         KgrecError: fewer than 10 distinct texts, or ``out`` exists (unless ``force``) or is not
@@ -131,7 +150,8 @@ def distill_student(
     if len(texts) < 10:
         raise KgrecError(f"distilling a text student needs at least 10 distinct texts, got {len(texts)}")
     t0 = time.perf_counter()
-    texts = texts + crops(texts, augment, seed)
+    train_texts, valid_texts = held_out_split(texts, augment, seed)
+    texts = train_texts + valid_texts
     target = torch.from_numpy(np.asarray(teacher.encode(texts, progress=False), dtype=np.float32))
     tokenizer = teacher.tokenizer
     init = teacher.token_embeddings()
@@ -141,10 +161,10 @@ def distill_student(
         if init.size(1) == target.size(1):
             student.out.weight.copy_(torch.eye(target.size(1)))
     gen = torch.Generator().manual_seed(seed)
-    order = torch.randperm(len(texts), generator=gen)
-    n_valid = max(1, len(texts) // 10)
-    valid, train = order[:n_valid], order[n_valid:]
-    ids_valid, off_valid = bags(tokenizer, [texts[i] for i in valid], teacher.max_length)
+    train = torch.arange(len(train_texts))
+    valid = torch.arange(len(train_texts), len(texts))
+    n_valid = len(valid_texts)
+    ids_valid, off_valid = bags(tokenizer, valid_texts, teacher.max_length)
     optimizer = torch.optim.Adam(student.parameters(), lr=lr)
 
     def held_out_cosine() -> float:
@@ -196,4 +216,4 @@ def distill_student(
     return meta
 
 
-__all__ = ["MARKER", "StaticStudent", "bags", "crops", "distill_student", "is_student", "load_student"]
+__all__ = ["MARKER", "StaticStudent", "bags", "crops", "distill_student", "held_out_split", "is_student", "load_student"]

@@ -9,7 +9,7 @@ import pytest
 
 from kgrec.errors import KgrecError
 from kgrec.text.encoder import TextEncoder
-from kgrec.text.student import crops, distill_student, is_student
+from kgrec.text.student import crops, distill_student, held_out_split, is_student
 
 TOPICS = ["horror film with a haunted house", "romantic comedy in paris", "space opera with starships",
           "war drama in the trenches", "animated film for children", "detective story in london"]  # fmt: skip
@@ -71,3 +71,16 @@ def test_crops_are_spans_of_the_text():
     text = "one two three four five six seven eight"
     for span in crops([text, "too short"], 5, seed=1):
         assert span in text and len(span.split()) >= 4
+
+
+def test_held_out_texts_are_whole_texts_none_of_whose_spans_is_trained_on():
+    texts = corpus()
+    train, valid = held_out_split(texts + texts[:3], augment=3, seed=5)  # duplicates count once
+    assert len(valid) == len(set(texts)) // 10 and set(valid) <= set(texts)
+    trained_sources = set(train) & set(texts)
+    assert not trained_sources & set(valid)
+    crops_only = [t for t in train if t not in set(texts)]
+    assert crops_only, "the training texts are augmented"
+    for span in crops_only:  # every crop comes from a training text
+        assert any(span in source for source in trained_sources)
+    assert held_out_split(texts, 3, 5) == held_out_split(list(reversed(texts)), 3, 5), "seeded, order-free"
