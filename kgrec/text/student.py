@@ -10,9 +10,9 @@ a run trained on teacher features can use it for added items and new users' text
 
 The student is initialised from the teacher's input token embeddings (MiniLM's are as wide as
 its output) and trained with Adam on one minus the cosine to the teacher's vector; a seeded
-tenth of the texts is held out whole, with no span of them trained on, and reported (their mean
-cosine to the teacher: how a new description fares), and the epoch with the best held-out cosine
-is kept.
+tenth of the texts is held out whole, with no span of them trained on, to choose the number of
+epochs and to report how a new description fares (its mean cosine to the teacher); the student
+that is written is then trained again on every text for that many epochs.
 
 A student folder holds ``kgrec_student.json`` (what it is, its teacher, its held-out cosine),
 ``student.safetensors`` and the teacher's tokenizer files. :class:`kgrec.text.encoder.TextEncoder`
@@ -118,6 +118,52 @@ def held_out_split(texts: list[str], augment: int, seed: int) -> tuple[list[str]
     return train + crops(train, augment, seed), valid
 
 
+def encode_all(teacher, texts: list[str]) -> dict[str, Tensor]:
+    """The teacher's unit vector of each distinct text, encoded once."""
+    distinct = sorted(set(texts))
+    rows = torch.from_numpy(np.asarray(teacher.encode(distinct, progress=False), dtype=np.float32))
+    return dict(zip(distinct, rows))
+
+
+def fit_student(
+    init: Tensor, texts: list[str], vectors: dict[str, Tensor], tokenizer, max_length: int, epochs: int, lr: float,
+    batch_size: int, gen: torch.Generator, held_out: list[str] | None = None,
+) -> tuple[StaticStudent, list[float]]:
+    """A :class:`StaticStudent` from the teacher's token embeddings ``init``, trained ``epochs``
+    passes on one minus the cosine to ``vectors``; with ``held_out`` texts, also their mean cosine
+    before training and after each epoch (``curve[e]``: after ``e`` epochs)."""
+    dim = next(iter(vectors.values())).numel()
+    student = StaticStudent(init.size(0), init.size(1), dim)
+    with torch.no_grad():
+        student.tokens.weight.copy_(init)
+        if init.size(1) == dim:
+            student.out.weight.copy_(torch.eye(dim))
+    target = torch.stack([vectors[t] for t in texts])
+    optimizer = torch.optim.Adam(student.parameters(), lr=lr)
+    curve: list[float] = []
+    if held_out:
+        ids_valid, off_valid = bags(tokenizer, held_out, max_length)
+        target_valid = torch.stack([vectors[t] for t in held_out])
+
+    def held_out_cosine() -> None:
+        if held_out:
+            student.eval()
+            with torch.no_grad():
+                curve.append(float((student(ids_valid, off_valid) * target_valid).sum(1).mean()))
+            student.train()
+
+    held_out_cosine()
+    for _ in range(epochs):
+        for chunk in torch.randperm(len(texts), generator=gen).split(batch_size):
+            ids, offsets = bags(tokenizer, [texts[i] for i in chunk], max_length)
+            loss = 1.0 - (student(ids, offsets) * target[chunk]).sum(1).mean()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        held_out_cosine()
+    return student.eval(), curve
+
+
 def distill_student(
     texts: list[str],
     teacher,
@@ -152,45 +198,19 @@ def distill_student(
         raise KgrecError(f"distilling a text student needs at least 10 distinct texts, got {len(texts)}")
     t0 = time.perf_counter()
     train_texts, valid_texts = held_out_split(texts, augment, seed)
-    texts = train_texts + valid_texts
-    target = torch.from_numpy(np.asarray(teacher.encode(texts, progress=False), dtype=np.float32))
+    all_texts = texts + crops(texts, augment, seed)  # the refit reads every text and its spans
+    vectors = encode_all(teacher, train_texts + valid_texts + all_texts)
     tokenizer = teacher.tokenizer
     init = teacher.token_embeddings()
-    student = StaticStudent(init.size(0), init.size(1), target.size(1))
-    with torch.no_grad():
-        student.tokens.weight.copy_(init)
-        if init.size(1) == target.size(1):
-            student.out.weight.copy_(torch.eye(target.size(1)))
     gen = torch.Generator().manual_seed(seed)
-    train = torch.arange(len(train_texts))
-    valid = torch.arange(len(train_texts), len(texts))
+    # 1. choose the number of epochs on whole texts the student never saw
+    _, curve = fit_student(init, train_texts, vectors, tokenizer, teacher.max_length, epochs, lr, batch_size, gen,
+                           held_out=valid_texts)
+    best_epoch = max(range(len(curve)), key=lambda e: (curve[e], -e))
+    # 2. the student that is written: every text, for that many epochs
+    student, _ = fit_student(init, all_texts, vectors, tokenizer, teacher.max_length, best_epoch, lr, batch_size, gen)
+    start_cosine, best = curve[0], curve[best_epoch]
     n_valid = len(valid_texts)
-    ids_valid, off_valid = bags(tokenizer, valid_texts, teacher.max_length)
-    optimizer = torch.optim.Adam(student.parameters(), lr=lr)
-
-    def held_out_cosine() -> float:
-        student.eval()
-        with torch.no_grad():
-            cos = (student(ids_valid, off_valid) * target[valid]).sum(1).mean()
-        student.train()
-        return float(cos)
-
-    best, best_state, best_epoch = held_out_cosine(), None, 0
-    start_cosine = best
-    for epoch in range(1, epochs + 1):
-        perm = train[torch.randperm(train.numel(), generator=gen)]
-        for chunk in perm.split(batch_size):
-            ids, offsets = bags(tokenizer, [texts[i] for i in chunk], teacher.max_length)
-            loss = 1.0 - (student(ids, offsets) * target[chunk]).sum(1).mean()
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-        current = held_out_cosine()
-        if current > best:
-            best, best_epoch = current, epoch
-            best_state = {k: v.detach().clone() for k, v in student.state_dict().items()}
-    if best_state is not None:
-        student.load_state_dict(best_state)
     meta = {
         "kind": "static token embeddings, mean-pooled, linear map (kgrec text distill)",
         "teacher": teacher.model_name,
@@ -198,8 +218,9 @@ def distill_student(
         "token_dim": student.token_dim,
         "dim": student.dim,
         "max_length": teacher.max_length,
-        "texts": len(texts),
+        "texts": len(all_texts),
         "held_out_texts": n_valid,
+        "held_out": "whole texts, no span of them trained on; the written student is then refit on all texts",
         "held_out_cosine_before": start_cosine,
         "held_out_cosine": best,
         "best_epoch": best_epoch,
@@ -212,9 +233,9 @@ def distill_student(
         (tmp / MARKER).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     log(
         f"text student: held-out cosine to the teacher {best:.4f} (from {start_cosine:.4f} at the start, epoch {best_epoch}), "
-        f"{len(texts):,} texts, {meta['seconds']:.0f}s; written to {out}"
+        f"refit on all {len(all_texts):,} texts, {meta['seconds']:.0f}s; written to {out}"
     )
     return meta
 
 
-__all__ = ["MARKER", "StaticStudent", "bags", "crops", "distill_student", "held_out_split", "is_student", "load_student"]
+__all__ = ["MARKER", "StaticStudent", "bags", "crops", "distill_student", "encode_all", "fit_student", "held_out_split", "is_student", "load_student"]

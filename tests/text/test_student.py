@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import torch
 import pytest
 
 from kgrec.errors import KgrecError
 from kgrec.text.encoder import TextEncoder
-from kgrec.text.student import crops, distill_student, held_out_split, is_student
+from kgrec.text.student import crops, distill_student, encode_all, fit_student, held_out_split, is_student
 
 TOPICS = ["horror film with a haunted house", "romantic comedy in paris", "space opera with starships",
           "war drama in the trenches", "animated film for children", "detective story in london"]  # fmt: skip
@@ -84,3 +85,24 @@ def test_held_out_texts_are_whole_texts_none_of_whose_spans_is_trained_on():
     for span in crops_only:  # every crop comes from a training text
         assert any(span in source for source in trained_sources)
     assert held_out_split(texts, 3, 5) == held_out_split(list(reversed(texts)), 3, 5), "seeded, order-free"
+
+
+def test_the_written_student_is_refit_on_every_text_for_the_chosen_epochs(student_dir, teacher):
+    """The held-out tenth chooses the epochs; the student written then trained on all texts, so it
+    reproduces the held-out texts at least as well as the chosen epoch of the selection run did."""
+    meta = json.loads((student_dir / "kgrec_student.json").read_text())
+    assert 1 <= meta["best_epoch"] <= meta["epochs"] and "refit" in meta["held_out"]
+    _, valid = held_out_split(corpus(), 2, 2024)
+    s = TextEncoder(str(student_dir)).encode(valid, progress=False)
+    t = teacher.encode(valid, progress=False)
+    assert float((s * t).sum(1).mean()) >= meta["held_out_cosine"] - 1e-3
+
+
+def test_fit_student_reports_the_held_out_cosine_before_and_after_each_epoch(teacher):
+    texts = corpus()
+    vectors = encode_all(teacher, texts)
+    gen = torch.Generator().manual_seed(0)
+    student, curve = fit_student(teacher.token_embeddings(), texts[6:], vectors, teacher.tokenizer, 32, 3, 5e-3, 64, gen,
+                                 held_out=texts[:6])
+    assert len(curve) == 4 and curve[-1] > curve[0]
+    assert not student.training
