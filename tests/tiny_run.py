@@ -72,12 +72,12 @@ def tiny_tables() -> SourceTables:
     )
 
 
-def train_tiny(run_dir, use_text: bool = True, epochs: int = 12, content_inputs: str = "text+kg") -> Run:
+def train_tiny(run_dir, use_text: bool = True, epochs: int = 12, content_inputs: str = "text+kg", refit: bool = False) -> Run:
     kg = build_graph(tiny_tables(), name="tiny")
     config = ExperimentConfig(
         model=ModelConfig(dim=16, layers=2, use_text=use_text, kg_min_degree=2),
         train=TrainConfig(epochs=epochs, batch_size=64, lr=0.02, patience=epochs, seed=3, device="cpu"),
-        coldstart=ColdStartConfig(inputs=content_inputs),
+        coldstart=ColdStartConfig(inputs=content_inputs, refit=refit),
     )
     features = has_text = None
     if use_text:

@@ -45,6 +45,9 @@ class ContentSettings:
     cold_neighbours: bool = True
     #: Whether the content model reads the KG neighbours and the propagated vector besides the text.
     kg_inputs: bool = True
+    #: After the held-out items have chosen the number of epochs, train a new content model on
+    #: every warm item for that many epochs (with a frozen text encoder only).
+    refit: bool = False
 
 
 #: The warm items are made cold in this many disjoint groups to compute their propagated inputs.
@@ -214,17 +217,19 @@ def fit_content_model(
         student.train()
         return total / len(chunks)
 
+    def train_epoch(pool: Tensor) -> None:
+        """A pass over ``pool``'s items, and at least MIN_STEPS steps (a small catalogue is one batch)."""
+        batches = []
+        while len(batches) < MIN_STEPS:
+            batches += list(pool[torch.randperm(pool.numel(), generator=gen).to(device)].split(settings.items_per_step))
+        for cols in batches:
+            users = torch.randint(num_users, (min(settings.users_per_step, num_users),), generator=gen).to(device)
+            descend(optimizer, loss_of(users, cols))
+
     best, best_state, best_epoch, bad = -math.inf, None, 0, 0
     epoch = 0
     for epoch in range(1, settings.epochs + 1):
-        # an epoch is a pass over the items, and at least MIN_STEPS steps (a small catalogue is one batch)
-        batches = []
-        while len(batches) < MIN_STEPS:
-            batches += list(fit_items[torch.randperm(fit_items.numel(), generator=gen).to(device)].split(settings.items_per_step))
-        for cols in batches:
-            users = torch.randint(num_users, (min(settings.users_per_step, num_users),), generator=gen).to(device)
-            loss = loss_of(users, cols)
-            descend(optimizer, loss)
+        train_epoch(fit_items)
         student.eval()
         current = pseudo_cold_metrics(model, emb, student, eval_inputs(), valid_items, train_pairs)["ndcg@20"]
         student.train()
@@ -248,6 +253,14 @@ def fit_content_model(
         norm_ratio = float(pred.norm(dim=1).mean() / z[num_users + valid_items].norm(dim=1).mean())
     valid_hybrid = pseudo_cold_metrics(model, emb, student, inputs, valid_items, train_pairs)
     held_out_loss = valid_loss()
+    refit = settings.refit and text_module is None
+    if refit:  # the held-out figures above are the selected model's; the one returned learns from every item
+        student = ContentModel(student.feature_dim, student.dim, settings.hidden, kg=kg_inputs).to(device)
+        optimizer = torch.optim.Adam(student.parameters(), lr=settings.lr)
+        student.train()
+        for _ in range(best_epoch):
+            train_epoch(items)
+        student.eval()
     report = {
         "method": "distill (ALDI-style score and ranking alignment)",
         "text": "frozen" if text_module is None else text_module.tune,
@@ -255,6 +268,7 @@ def fit_content_model(
         "settings": asdict(settings),
         "fit_items": int(fit_items.numel()),
         "valid_items": int(valid_items.numel()),
+        "refit_items": int(items.numel()) if refit else 0,
         "best_epoch": best_epoch,
         "epochs_run": epoch,
         "valid_loss": held_out_loss,
@@ -338,7 +352,7 @@ def fit_cold_start_content(
         return None
     settings = ContentSettings(
         hidden=cs.hidden, epochs=cs.epochs, lr=cs.lr, ranking_weight=cs.ranking_weight, patience=cs.patience, seed=config.train.seed,
-        cold_neighbours=cs.neighbours == "cold", kg_inputs=cs.inputs == "text+kg",
+        cold_neighbours=cs.neighbours == "cold", kg_inputs=cs.inputs == "text+kg", refit=cs.refit,
     )
     pairs = (split.train["user"].to_numpy(), split.train["item"].to_numpy())
     text_module = None

@@ -227,3 +227,15 @@ def test_text_only_content_model_reloads_serves_by_genre_and_propagates_an_item_
     propagated = embed_items(run.model, run.trained_graph, run.x0, links_only, *no_text)
     assert torch.allclose(served.embeddings[-1], propagated.embeddings[-1])
     assert torch.count_nonzero(served.embeddings[-1]) > 0
+
+
+def test_a_refit_content_model_is_trained_again_on_every_warm_item_after_the_same_selection(tiny_helper, tmp_path_factory, tiny_text_only):
+    """``[coldstart] refit``: the held-out items choose the epochs, then every warm item trains the model served."""
+    run = tiny_helper.train_tiny(tmp_path_factory.mktemp("tiny-refit"), content_inputs="text", refit=True)
+    report = json.loads((run.run_dir / "content_model.json").read_text())["report"]
+    assert report["refit_items"] == report["fit_items"] + report["valid_items"] > 0
+    plain = json.loads((tiny_text_only.run_dir / "content_model.json").read_text())["report"]
+    assert plain["refit_items"] == 0
+    assert plain["best_epoch"] == report["best_epoch"] and plain["valid_hybrid"] == report["valid_hybrid"], "the same selection"
+    served, selected = run.content.state_dict(), tiny_text_only.content.state_dict()
+    assert any(not torch.equal(served[k], selected[k]) for k in served), "then a model trained again"
