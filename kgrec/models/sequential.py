@@ -75,7 +75,8 @@ class SequenceItemTable(nn.Module):
     Adam's update and the gradient of the ID table shrink by the same factor, and the item
     vectors are exactly those of the propagation over the whole graph (a test holds them equal).
     With the faster dropout and the packed positions of :class:`SASRecEncoder`, kgrec-seq's
-    epoch on ml-100k went from 5.3-5.7 s to 2.9-3.0 s (2 threads, AMD EPYC, no other load).
+    epoch on ml-100k went from 5.3-5.7 s to 2.8-3.3 s with the step of about ``batch_size``
+    targets (:func:`kgrec.train.sequences.windows_per_step`; 2 threads, AMD EPYC).
 
     Args:
         g: the training graph (sizes, features, knowledge edges).
