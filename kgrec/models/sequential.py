@@ -167,7 +167,7 @@ def knowledge_edges(g: GraphTensors) -> Tensor:
 
 
 def dropout(x: Tensor, p: float, training: bool) -> Tensor:
-    """Inverted dropout; on the CPU with a mask from ``rand_like``.
+    """Inverted dropout; on the CPU with a mask from a float32 uniform draw (also under bf16).
 
     ``torch.nn.functional.dropout`` draws its mask with ``bernoulli_``, which took 27% of a
     kgrec-seq training step on 2 CPU threads; a uniform draw compared with ``p`` in place gives
@@ -177,8 +177,8 @@ def dropout(x: Tensor, p: float, training: bool) -> Tensor:
         return x
     if x.device.type != "cpu":
         return nn.functional.dropout(x, p, training=True)
-    keep = torch.rand_like(x).ge_(p).mul_(1.0 / (1.0 - p))  # 0 or 1/(1-p), built in place
-    return x * keep
+    keep = torch.rand(x.shape, device=x.device).ge_(p).mul_(1.0 / (1.0 - p))  # 0 or 1/(1-p), in float32
+    return x * keep.to(x.dtype)
 
 
 class SASRecEncoder(nn.Module):

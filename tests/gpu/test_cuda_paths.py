@@ -82,3 +82,16 @@ def test_negatives_are_drawn_on_the_device():
     neg = sample_negative_items(torch.tensor([0, 1], device=dev), train, 10, 4, gen)
     assert neg.device.type == "cuda"
     assert not torch.isin(neg[0], torch.tensor([1, 2], device=dev)).any()
+
+
+@pytest.mark.parametrize("encoder", ["sasrec", "gru4rec"])
+def test_sequence_models_learn_on_cuda(tmp_path, click_graph, encoder):
+    """The sequence models' CUDA path (PyTorch's dropout kernel, packed positions on the device)."""
+    from tests.train.test_sequences import ring_walks, seq_config
+
+    graph = ring_walks(tmp_path / "g", click_graph)
+    cfg = seq_config(encoder)
+    cfg.train.device = "cuda"
+    results = train_run(graph, cfg, tmp_path / "run", progress=False, log=lambda *_: None)
+    assert results["device"].startswith("cuda")
+    assert results["test"]["recall@10"] > 0.8, results["test"]
