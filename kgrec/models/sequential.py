@@ -106,7 +106,7 @@ class SequenceItemTable(nn.Module):
             nn.init.normal_(self.id_embedding.weight, std=INIT_STD)
         self.text_projection = nn.Linear(g.feature_dim, dim, bias=False) if uses_text else None
         self._adjacency = PerGraphCache(self._build_adjacency)
-        self._text_rows = PerGraphCache(self._find_text_rows)
+        self._text_rows_of: tuple[Tensor | None, Tensor] | None = None  # (has_text it was found for, rows)
 
     def _local(self, g: GraphTensors) -> Tensor:
         """``[N]`` each global node's row in this table, -1 for nodes without one."""
@@ -123,10 +123,14 @@ class SequenceItemTable(nn.Module):
             return None
         return NormalisedAdjacency.from_edge_index(edges, len(self.nodes)).normalised()
 
-    def _find_text_rows(self, g: GraphTensors) -> Tensor:
-        """Rows whose node has a description (all rows when the graph does not say)."""
-        rows = torch.arange(len(self.nodes), device=self.nodes.device)
-        return rows if g.has_text is None else rows[g.has_text[self.nodes]]
+    def _text_rows(self, g: GraphTensors) -> Tensor:
+        """Rows whose node has a description (all rows when the graph does not say); found once
+        per ``has_text`` tensor (a host sync on CUDA), not per graph: the text may change while
+        the edges stay."""
+        if self._text_rows_of is None or self._text_rows_of[0] is not g.has_text:
+            rows = torch.arange(len(self.nodes), device=self.nodes.device)
+            self._text_rows_of = (g.has_text, rows if g.has_text is None else rows[g.has_text[self.nodes]])
+        return self._text_rows_of[1]
 
     def inputs(self, g: GraphTensors) -> Tensor:
         """``[R, dim]`` layer-0 vectors of the table's rows."""

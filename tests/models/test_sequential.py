@@ -144,3 +144,13 @@ def test_future_one_is_the_plain_next_item_loss(graph):
     assert cfg.sequence.future == 1, "the default is SASRec's objective"
     model = build_model(cfg, graph).eval()
     assert set(model.sequence_loss(graph, torch.tensor([[0, 1, 2]]), torch.tensor([[1, 2, 3]]), torch.tensor([3]))) == {"next_item"}
+
+
+def test_item_table_reads_the_text_rows_of_the_graph_it_is_given(graph):
+    """Same edges, other descriptions (``has_text``): the rows with text follow the new graph."""
+    import dataclasses
+
+    table = SequenceItemTable(graph, 8, use_id=False, use_text=True, use_kg=False, layers=0)
+    table.inputs(graph)
+    all_text = dataclasses.replace(graph, has_text=torch.ones_like(graph.has_text), features=graph.features + 1.0)
+    torch.testing.assert_close(table.inputs(all_text), table.text_projection(all_text.features[table.nodes]))
