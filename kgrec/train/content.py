@@ -160,7 +160,10 @@ def fit_content_model(
     mean, std = float(probe.mean()), float(probe.std().clamp(min=1e-6))
     var = std * std
 
-    student = ContentModel(inputs.text.size(1) if inputs.text is not None else 0, z.size(1), settings.hidden, kg=kg_inputs).to(device)
+    def new_student() -> ContentModel:
+        return ContentModel(inputs.text.size(1) if inputs.text is not None else 0, z.size(1), settings.hidden, kg=kg_inputs).to(device)
+
+    student = new_student()
     groups = [{"params": list(student.parameters()), "lr": settings.lr}]
     if text_module is not None:
         if inputs.text is None or item_texts is None:
@@ -255,7 +258,7 @@ def fit_content_model(
     held_out_loss = valid_loss()
     refit = settings.refit and text_module is None
     if refit:  # the held-out figures above are the selected model's; the one returned learns from every item
-        student = ContentModel(student.feature_dim, student.dim, settings.hidden, kg=kg_inputs).to(device)
+        student = new_student()
         optimizer = torch.optim.Adam(student.parameters(), lr=settings.lr)
         student.train()
         for _ in range(best_epoch):
