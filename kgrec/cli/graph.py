@@ -115,7 +115,7 @@ def cmd_text_distill(args) -> int:
     kg = load_graph(Path(args.graph))
     teacher = TextEncoder(args.teacher, cache_dir=Path(args.cache) if args.cache else None)
     texts = [t for t in node_texts(kg) if t]
-    distill_student(texts, teacher, Path(args.out), epochs=args.epochs, force=args.force)
+    distill_student(texts, teacher, Path(args.out), epochs=args.epochs, start=args.start, force=args.force)
     return 0
 
 
@@ -212,6 +212,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--teacher", default="default", help="the text model to distil (default: the packaged all-MiniLM-L6-v2)")
     d.add_argument("--out", required=True, help="the student folder to write, e.g. data/cache/students/minilm-static")
     d.add_argument("--epochs", type=at_least_one, default=30, help="passes over the texts")
+    d.add_argument("--start", choices=["outputs", "inputs"], default="outputs",
+                   help="where the token vectors begin: the teacher's output for each token alone (Model2Vec's start, "
+                   "default) or its input token embeddings")
     d.add_argument("--cache", default="data/cache/text", help="the teacher's encoding cache")
     add_force(d, "student folder")
     d.set_defaults(func=cmd_text_distill)

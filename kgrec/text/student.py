@@ -8,8 +8,10 @@ Model2Vec and of static sentence-transformers embeddings). It is trained to repr
 teacher's unit vectors on the graph's own texts, so its vectors live in the teacher's space and
 a run trained on teacher features can use it for added items and new users' text unchanged.
 
-The student is initialised from the teacher's input token embeddings (MiniLM's are as wide as
-its output) and trained with Adam on one minus the cosine to the teacher's vector; a seeded
+The student starts from what the teacher outputs for each token of its vocabulary alone
+(``start="outputs"``, Model2Vec's start: :meth:`~kgrec.text.encoder.TextEncoder.token_outputs`), or
+from its input token embeddings (``start="inputs"``; MiniLM's are as wide as its output), and is
+trained with Adam on one minus the cosine to the teacher's vector; a seeded
 tenth of the texts is held out whole, with no span of them trained on, to choose the number of
 epochs and to report how a new description fares (its mean cosine to the teacher); the student
 that is written is then trained again on every text for that many epochs.
@@ -35,6 +37,7 @@ from kgrec.io import atomic_folder
 
 MARKER = "kgrec_student.json"
 WEIGHTS = "student.safetensors"
+STARTS = ("outputs", "inputs")  # where the student's token vectors begin (see distill_student)
 
 
 class StaticStudent(nn.Module):
@@ -174,6 +177,7 @@ def distill_student(
     lr: float = 5e-3,
     batch_size: int = 256,
     seed: int = 2024,
+    start: str = "outputs",
     force: bool = False,
     log=print,
 ) -> dict:
@@ -181,12 +185,16 @@ def distill_student(
     :class:`~kgrec.text.encoder.TextEncoder`); write the student folder ``out`` whole; return
     its metadata (held-out cosine, seconds). ``augment`` random spans of each training text are
     added to the training texts (:func:`crops`); the held-out tenth is whole texts none of whose
-    spans was trained on (:func:`held_out_split`).
+    spans was trained on (:func:`held_out_split`). ``start`` is where the token vectors begin:
+    ``"outputs"`` (the teacher's output for each token alone; on ml-100k's warm descriptions a
+    held-out cosine of 0.92 where ``"inputs"``, its input embeddings, reach 0.86) or ``"inputs"``.
 
     Raises:
-        KgrecError: fewer than 10 distinct texts, or ``out`` exists (unless ``force``) or is not
-            a student folder.
+        KgrecError: fewer than 10 distinct texts, an unknown ``start``, or ``out`` exists (unless
+            ``force``) or is not a student folder.
     """
+    if start not in STARTS:
+        raise KgrecError(f"unknown student start {start!r}: choose one of {', '.join(STARTS)}")
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         if not is_student(out):
@@ -201,7 +209,7 @@ def distill_student(
     all_texts = texts + crops(texts, augment, seed)  # the refit reads every text and its spans
     vectors = encode_all(teacher, train_texts + valid_texts + all_texts)
     tokenizer = teacher.tokenizer
-    init = teacher.token_embeddings()
+    init = teacher.token_outputs() if start == "outputs" else teacher.token_embeddings()
     gen = torch.Generator().manual_seed(seed)
     # 1. choose the number of epochs on whole texts the student never saw
     _, curve = fit_student(init, train_texts, vectors, tokenizer, teacher.max_length, epochs, lr, batch_size, gen,
@@ -214,6 +222,7 @@ def distill_student(
     meta = {
         "kind": "static token embeddings, mean-pooled, linear map (kgrec text distill)",
         "teacher": teacher.model_name,
+        "start": start,
         "vocab_size": student.vocab_size,
         "token_dim": student.token_dim,
         "dim": student.dim,
@@ -238,4 +247,4 @@ def distill_student(
     return meta
 
 
-__all__ = ["MARKER", "StaticStudent", "bags", "crops", "distill_student", "encode_all", "fit_student", "held_out_split", "is_student", "load_student"]
+__all__ = ["MARKER", "STARTS", "StaticStudent", "bags", "crops", "distill_student", "encode_all", "fit_student", "held_out_split", "is_student", "load_student"]

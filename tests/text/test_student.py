@@ -106,3 +106,33 @@ def test_fit_student_reports_the_held_out_cosine_before_and_after_each_epoch(tea
                                  held_out=texts[:6])
     assert len(curve) == 4 and curve[-1] > curve[0]
     assert not student.training
+
+
+def test_token_outputs_are_each_token_alone_through_the_teacher(teacher):
+    """Row t is what ``encode`` makes of a text that is token t alone, before normalisation."""
+    words = ["horror", "paris", "drama"]
+    ids = [teacher.tokenizer.convert_tokens_to_ids(w) for w in words]
+    outputs = teacher.token_outputs(torch.tensor(ids), batch_size=2)  # two batches
+    assert outputs.shape == (3, teacher.token_embeddings().size(1))
+    rows = torch.nn.functional.normalize(outputs, dim=1).numpy()
+    np.testing.assert_allclose(rows, teacher.encode(words, progress=False), atol=1e-4)
+
+
+def test_the_student_records_its_start_and_refuses_an_unknown_one(student_dir, teacher, tmp_path):
+    assert json.loads((student_dir / "kgrec_student.json").read_text())["start"] == "outputs"
+    with pytest.raises(KgrecError, match="unknown student start 'middle'"):
+        distill_student(corpus(), teacher, tmp_path / "s", start="middle", log=lambda *_: None)
+    assert not (tmp_path / "s").exists()
+
+
+def test_the_distill_command_passes_its_start(monkeypatch, click_graph, tmp_path):
+    import kgrec.text.student as student_module
+    from kgrec.cli.main import main
+
+    graph = click_graph(tmp_path / "g", [(0, 0, 1), (1, 1, 2)], num_items=2, genres=1)
+    seen = {}
+    monkeypatch.setattr(student_module, "distill_student", lambda texts, teacher, out, **kw: seen.update(kw))
+    assert main(["text", "distill", "--graph", str(graph), "--out", str(tmp_path / "s"), "--start", "inputs"]) == 0
+    assert seen["start"] == "inputs"
+    assert main(["text", "distill", "--graph", str(graph), "--out", str(tmp_path / "s")]) == 0
+    assert seen["start"] == "outputs", "Model2Vec's start is the default"
