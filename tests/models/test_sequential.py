@@ -74,15 +74,44 @@ def test_sasrec_blocks_compute_what_the_torch_layers_compute(graph):
     assert torch.count_nonzero(ours[~mask]) == 0, "padding rows are zeros"
 
 
+def test_sasrec_drops_out_where_recboles_sasrec_does(monkeypatch):
+    """Input, attention weights, attention output, feed-forward output: four sites for one block,
+    none on the feed-forward's inner activation (RecBole 1.2.1's FeedForward has no dropout there)."""
+    import kgrec.models.sequential as sequential
+
+    widths = []
+    monkeypatch.setattr(sequential, "dropout", lambda x, p, training: widths.append(x.size(-1)) or x)
+    encoder = SASRecEncoder(dim=8, max_len=5, layers=2, heads=2, inner=16, dropout=0.3).train()
+    encoder(torch.randn(3, 5, 8), torch.arange(5)[None] < torch.tensor([5, 2, 1])[:, None])
+    assert widths == [8] + [5, 8, 8] * 2  # the input; per block: weights over 5 positions, two d-wide outputs
+    assert 16 not in widths
+
+
 def test_dropout_keeps_the_expectation_and_drops_the_asked_share():
     torch.manual_seed(0)
     x = torch.ones(200_000)
     y = dropout(x, 0.3, training=True)
     values = y.unique()
-    assert len(values) == 2 and values[0] == 0.0 and values[1] == pytest.approx(1 / 0.7)
+    assert len(values) == 2 and values[0] == 0.0 and values[1] == pytest.approx(1 / 0.7, rel=1e-4)  # p on a 2^-16 grid
     assert abs(float((y == 0).float().mean()) - 0.3) < 0.005
     assert abs(float(y.mean()) - 1.0) < 0.01
     assert dropout(x, 0.3, training=False) is x and dropout(x, 0.0, training=True) is x
+
+
+@pytest.mark.parametrize("shape", [(7,), (3, 5, 2)])  # sizes that are not a multiple of the four lanes of a word
+def test_dropout_masks_are_independent_fair_draws_of_any_shape(shape):
+    torch.manual_seed(2)
+    x = torch.ones(shape)
+    y = dropout(x, 0.5, training=True)
+    assert y.shape == x.shape and set(y.unique().tolist()) <= {0.0, 2.0}
+    many = torch.stack([dropout(torch.ones(4000), 0.5, training=True) for _ in range(10)])
+    kept = many != 0
+    assert abs(float(kept.float().mean()) - 0.5) < 0.01
+    for lane in range(4):  # each 16-bit lane of a random word is a fair draw
+        assert abs(float(kept[:, lane::4].float().mean()) - 0.5) < 0.02
+    pairs = (kept[:, 0::2] & kept[:, 1::2]).float().mean()  # neighbours (lanes of one word) independent
+    assert abs(float(pairs) - 0.25) < 0.015
+    assert not (dropout(torch.ones(10), 0.9999999, training=True)).any()
 
 
 def test_dropout_backward_passes_the_gradient_through_kept_entries_only():
