@@ -121,15 +121,20 @@ class NodeInput(nn.Module):
         return out
 
     def _text_rows(self, g: GraphTensors) -> Tensor:
-        """Indices of nodes with text, computed once per graph (a host sync on CUDA)."""
-        key = (id(g.features), id(g.has_text))
-        if getattr(self, "_rows_key", None) != key:
+        """Indices of nodes with text, found once per ``has_text`` tensor (a host sync on CUDA).
+
+        The cache holds the tensor itself and compares identity: keyed on ``id()`` (kgrec until
+        2026-12-07), a new graph's tensor could take a freed one's id and get its rows (15 of 200
+        same-size graphs in ``tests/models/test_inputs.py``).
+        """
+        cached = getattr(self, "_rows_of", None)
+        if cached is None or cached[0] is not g.has_text or cached[1].device != g.features.device:
             if g.has_text is None:
                 rows = torch.arange(g.num_nodes, device=g.features.device)
             else:
                 rows = g.has_text.nonzero(as_tuple=True)[0]
-            self._rows_key, self._rows = key, rows
-        return self._rows
+            self._rows_of = (g.has_text, rows)
+        return self._rows_of[1]
 
     def extra_repr(self) -> str:
         return (

@@ -84,3 +84,20 @@ def test_graph_of_another_size_is_an_error(graph, make_graph_fn):
         inputs(make_graph_fn(num_users=5))
     with pytest.raises(KgrecError, match="6-dimensional text features"):
         inputs(dataclasses.replace(graph, features=torch.zeros(graph.num_nodes, 3)))
+
+
+def test_rows_with_text_follow_each_new_graph_of_the_same_size(graph):
+    """The cached rows belong to one ``has_text`` tensor: a new graph's never inherits them, even
+    when Python gives its tensor the id of a freed one (an id-keyed cache failed here)."""
+    inputs = NodeInput(graph.num_nodes, 4, graph.feature_dim, use_id=False)
+    gen = torch.Generator().manual_seed(0)
+    stale = 0
+    for _ in range(200):
+        has_text = torch.rand(graph.num_nodes, generator=gen) < 0.5
+        features = torch.ones(graph.num_nodes, graph.feature_dim) * has_text[:, None]
+        g = dataclasses.replace(graph, features=features, has_text=has_text)
+        out, want = inputs(g), features @ inputs.text_projection.weight.t()
+        stale += not torch.allclose(out, want)
+        del g, features, has_text, out, want  # free them, so the next graph's tensors may take their ids
+    assert stale == 0
+
