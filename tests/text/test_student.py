@@ -136,3 +136,21 @@ def test_the_distill_command_passes_its_start(monkeypatch, click_graph, tmp_path
     assert seen["start"] == "inputs"
     assert main(["text", "distill", "--graph", str(graph), "--out", str(tmp_path / "s")]) == 0
     assert seen["start"] == "outputs", "Model2Vec's start is the default"
+
+
+def test_a_student_written_again_in_place_is_not_served_the_old_encodings(student_dir, teacher, tmp_path):
+    """The encoding cache of a local model is keyed on its files too, not on its path alone."""
+    import shutil
+
+    folder, cache = tmp_path / "student", tmp_path / "cache"
+    shutil.copytree(student_dir, folder)
+    texts = ["a haunted house horror film", "starships in a space opera"]
+    before = TextEncoder(str(folder), cache_dir=cache).encode(texts, progress=False)
+    again = TextEncoder(str(folder), cache_dir=cache)
+    np.testing.assert_array_equal(again.encode(texts, progress=False), before)
+    assert again.forward_calls == 0, "the same folder, untouched, reads its cache"
+    distill_student(corpus(), teacher, folder, epochs=1, start="inputs", force=True, log=lambda *_: None)
+    fresh = TextEncoder(str(folder)).encode(texts, progress=False)  # no cache
+    assert not np.allclose(fresh, before), "the new student encodes differently"
+    np.testing.assert_allclose(TextEncoder(str(folder), cache_dir=cache).encode(texts, progress=False), fresh, atol=1e-6)
+
