@@ -103,6 +103,7 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--out", type=Path, help="write the figures as JSON here")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's)")
+    parser.add_argument("--seed", type=int, default=2020, help="RecBole's seed (default: its own, 2020)")
     args = parser.parse_args(argv)
     recbole = import_recbole()
     import torch
@@ -135,6 +136,7 @@ def main(argv=None) -> int:
                 "topk": list(KS),
                 "valid_metric": "NDCG@10",
                 "epochs": args.epochs,
+                "seed": args.seed,
                 "show_progress": False,
             },
         )
@@ -163,6 +165,7 @@ def main(argv=None) -> int:
         "library": f"RecBole {recbole.__version__}",
         "model": "SASRec (RecBole defaults)",
         "epochs": args.epochs,
+        "seed": args.seed,
         "rows": counts,
         "seconds_per_epoch": sum(seconds) / len(seconds),
         "seconds": seconds,
