@@ -7,8 +7,8 @@ item's text is read. A seeded tenth of its distinct texts is held out whole; eac
 trained on the rest (and crops of them) and reports its best held-out cosine to the teacher
 and the epoch it came at. Variants: ``inputs`` (start from the teacher's input embeddings),
 ``outputs`` (from its per-token outputs, Model2Vec's start; today's default), ``outputs-lr2``
-(lr 2e-3), ``outputs-crops6`` (6 crops a text). Chose ``outputs`` on 2026-12-07 (0.923 against
-0.857; README, experiments/results/cold-start.md).
+(lr 2e-3), ``outputs-crops6`` (6 crops a text). Chose ``outputs`` on 2026-12-07 (on draw 2024's
+warm graph 0.9252 against 0.8653; README, experiments/results/cold-start.md).
 """
 
 from __future__ import annotations
@@ -31,8 +31,7 @@ def main() -> None:
     chosen = sys.argv[2].split(",") if len(sys.argv) > 2 else ["inputs", "outputs"]
     teacher = TextEncoder("default")
     texts = sorted({t for t in node_texts(load_graph(graph)) if t and t.strip()})
-    starts = {"inputs": teacher.token_embeddings}
-    starts["outputs"] = teacher.token_outputs
+    starts = {"inputs": teacher.token_embeddings, "outputs": teacher.token_outputs}
     variants = {
         "inputs": dict(start="inputs"),
         "outputs": dict(start="outputs"),
